@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# chromatin-gnn: the whole pipeline, end to end.
+#
+#   bash run_pipeline.sh            # default: simulated GM12878/IMR90 chr21 @ 25 kb
+#   bash run_pipeline.sh --help     # every option
+#
+# Stages (in order): simulate download graph compartments train encode visualize compare report
+# A stage is skipped when its outputs are newer than its inputs and it was last
+# run with the same command; --force re-runs it. Each stage writes
+# <results>/logs/<stage>.log and the elapsed time is logged.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STAGES=(simulate download graph compartments train encode visualize compare report)
+
+# ---------------------------------------------------------------- defaults
+CELL1=GM12878; CELL2=IMR90
+RAW="data/raw"; PROCESSED="data/processed"; RESULTS="results"
+MCOOL1=""; MCOOL2=""; MARKS=(CTCF H3K27me3)
+CHROMS=(chr21); RES=25000; MAX_DIST=5000000
+EPOCHS=300; PATIENCE=20; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
+DECODER=""; SEED=0; DEVICE=auto; BN=frozen; MIN_RUN=""; N_PERM=1000
+SIM_ARGS=(); ONLY=""; FROM=""; FORCE=0; EXTRA_TRAIN=()
+
+usage() {
+  cat <<EOF
+Usage: bash run_pipeline.sh [options]
+
+Runs: simulate (only when <raw> holds no .mcool) -> download (missing ENCODE bigWigs,
+real data only) -> graph -> compartments -> train (cell 1) -> encode (cell 2)
+-> visualize -> compare -> report.
+
+Data
+  --cell1 NAME / --cell2 NAME   cell-line names              [$CELL1 / $CELL2]
+  --mcool1 PATH / --mcool2 PATH Hi-C files                   [<raw>/<cell>.mcool]
+  --marks M [M..]               bigWig marks, <raw>/<cell>_<mark>.bw [${MARKS[*]}]
+  --raw DIR                     raw inputs                   [$RAW]
+  --processed DIR               graphs                       [$PROCESSED]
+  --results DIR                 results, figures, logs, report [$RESULTS]
+  --chrom C [C..] | all         chromosome(s)                [${CHROMS[*]}]
+  --res BP                      resolution                   [$RES]
+  --max-dist BP                 longest contact kept as an edge [$MAX_DIST]
+  --sim-args "..."              extra flags for scripts/simulate_data.py
+Model
+  --epochs N --patience N --hidden N --latent N --lr X --dropout X
+  --decoder inner|distance      [train_vgae default]
+  --seed N [$SEED]  --device auto|cpu|cuda [$DEVICE]  --bn frozen|refit [$BN]
+  --train-args "..."            extra flags for scripts/train_vgae.py
+Comparison
+  --min-run N                   minimum run of switched bins  [compare default]
+  --n-perm N                    permutations for p-values     [$N_PERM]
+Control
+  --only STAGE                  run one stage
+  --from STAGE                  run from STAGE to the end
+  --force                       re-run stages even when their outputs are up to date
+  -h, --help
+Stages: ${STAGES[*]}
+EOF
+}
+
+die() { echo "run_pipeline: error: $*" >&2; exit 2; }
+is_stage() { local s; for s in "${STAGES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+need() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs a value (see --help)"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --cell1) need "$@"; CELL1=$2; shift 2;;
+    --cell2) need "$@"; CELL2=$2; shift 2;;
+    --mcool1) need "$@"; MCOOL1=$2; shift 2;;
+    --mcool2) need "$@"; MCOOL2=$2; shift 2;;
+    --raw) need "$@"; RAW=$2; shift 2;;
+    --processed) need "$@"; PROCESSED=$2; shift 2;;
+    --results) need "$@"; RESULTS=$2; shift 2;;
+    --res) need "$@"; RES=$2; shift 2;;
+    --max-dist|--max_dist) need "$@"; MAX_DIST=$2; shift 2;;
+    --epochs) need "$@"; EPOCHS=$2; shift 2;;
+    --patience) need "$@"; PATIENCE=$2; shift 2;;
+    --hidden) need "$@"; HIDDEN=$2; shift 2;;
+    --latent) need "$@"; LATENT=$2; shift 2;;
+    --lr) need "$@"; LR=$2; shift 2;;
+    --dropout) need "$@"; DROPOUT=$2; shift 2;;
+    --decoder) need "$@"; DECODER=$2; shift 2;;
+    --seed) need "$@"; SEED=$2; shift 2;;
+    --device) need "$@"; DEVICE=$2; shift 2;;
+    --bn) need "$@"; BN=$2; shift 2;;
+    --min-run) need "$@"; MIN_RUN=$2; shift 2;;
+    --n-perm) need "$@"; N_PERM=$2; shift 2;;
+    --sim-args) need "$@"; read -r -a SIM_ARGS <<<"$2"; shift 2;;
+    --train-args) need "$@"; read -r -a EXTRA_TRAIN <<<"$2"; shift 2;;
+    --only) need "$@"; is_stage "$2" || die "unknown stage '$2'; stages: ${STAGES[*]}"; ONLY=$2; shift 2;;
+    --from) need "$@"; is_stage "$2" || die "unknown stage '$2'; stages: ${STAGES[*]}"; FROM=$2; shift 2;;
+    --force) FORCE=1; shift;;
+    --chrom)
+      shift; CHROMS=()
+      while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do CHROMS+=("$1"); shift; done
+      [ ${#CHROMS[@]} -gt 0 ] || die "--chrom needs at least one name (or 'all')";;
+    --marks)
+      shift; MARKS=()
+      while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do MARKS+=("$1"); shift; done
+      [ ${#MARKS[@]} -gt 0 ] || die "--marks needs at least one name";;
+    -h|--help) usage; exit 0;;
+    *) die "unknown option '$1' (see --help)";;
+  esac
+done
+[ -n "$ONLY" ] && [ -n "$FROM" ] && die "give --only or --from, not both"
+[[ "$RES" =~ ^[0-9]+$ ]] && [ "$RES" -gt 0 ] || die "--res must be a positive integer in bp, got '$RES'"
+[[ "$EPOCHS" =~ ^[0-9]+$ ]] || die "--epochs must be a non-negative integer, got '$EPOCHS'"
+
+cd "$ROOT"
+source scripts/bootstrap.sh
+
+MCOOL1=${MCOOL1:-$RAW/$CELL1.mcool}; MCOOL2=${MCOOL2:-$RAW/$CELL2.mcool}
+if [ "${CHROMS[*]}" = "all" ]; then TAG=all; else TAG=$(IFS=_; echo "${CHROMS[*]}"); fi
+LOGS="$RESULTS/logs"; FIG="$RESULTS/figures"
+mkdir -p "$LOGS" "$FIG" "$PROCESSED" "$RESULTS/$CELL1" "$RESULTS/$CELL2" 2>/dev/null \
+  || die "cannot create output folders under $RESULTS / $PROCESSED; choose writable locations"
+bw() { local c=$1 m out=(); for m in "${MARKS[@]}"; do out+=("$RAW/${c}_${m}.bw"); done; echo "${out[@]}"; }
+# (paths with spaces are not supported for the raw folder: bigWig lists are word-split)
+G1="$PROCESSED/${CELL1}_${TAG}.pt"; G2="$PROCESSED/${CELL2}_${TAG}.pt"
+C1="$RESULTS/$CELL1/compartments_${TAG}.csv"; C2="$RESULTS/$CELL2/compartments_${TAG}.csv"
+E1="$RESULTS/$CELL1/emb.npy"; E2="$RESULTS/$CELL2/emb.npy"; MODEL="$RESULTS/$CELL1/model.pt"
+TRUTH="$RAW/truth.tsv"
+
+# ---------------------------------------------------------------- stage runner
+selected() {  # is stage $1 part of this invocation?
+  if [ -n "$ONLY" ]; then [ "$1" = "$ONLY" ]; return; fi
+  if [ -n "$FROM" ]; then
+    local s seen=0
+    for s in "${STAGES[@]}"; do [ "$s" = "$FROM" ] && seen=1; [ "$s" = "$1" ] && { [ $seen = 1 ]; return; }; done
+  fi
+  return 0
+}
+
+up_to_date() {  # up_to_date STAGE "outputs..." "inputs..." : outputs exist, newer, same command
+  local stage=$1 o i
+  [ "$FORCE" = 1 ] && return 1
+  [ -f "$LOGS/$stage.cmd" ] && [ "$(cat "$LOGS/$stage.cmd")" = "$CMDLINE" ] || return 1
+  for o in $2; do
+    [ -e "$o" ] || return 1
+    for i in $3; do [ -e "$i" ] && [ "$i" -nt "$o" ] && return 1; done
+  done
+  return 0
+}
+
+stage() {  # stage NAME "outputs" "inputs" cmd... ; re-run when the command or inputs change
+  local name=$1 outs=$2 ins=$3; shift 3
+  CMDLINE="$* | raw=$RAW mcool=$MCOOL1,$MCOOL2 marks=${MARKS[*]}"
+  selected "$name" || return 0
+  if up_to_date "$name" "$outs" "$ins"; then
+    echo "[pipeline] $name: up to date, skipped (--force to re-run)" >&2; return 0
+  fi
+  local log="$LOGS/$name.log" t0=$SECONDS
+  echo "[pipeline] $name: running (log: $log)" >&2
+  if ! { echo "\$ $*"; "$@"; } >"$log" 2>&1; then
+    tail -n 5 "$log" | sed 's/^/    /' >&2
+    echo "run_pipeline: error: stage '$name' failed after $((SECONDS - t0)) s; see $log" >&2
+    exit 1
+  fi
+  printf '%s' "$CMDLINE" >"$LOGS/$name.cmd"
+  echo "[pipeline] $name: done in $((SECONDS - t0)) s" >&2
+}
+
+# Per-cell steps run for both cells inside one stage.
+graphs() {  # graphs <build_graph flags...>
+  "$PY" scripts/build_graph.py --mcool "$MCOOL1" --bigwigs $(bw "$CELL1") --out "$G1" "$@" &&
+  "$PY" scripts/build_graph.py --mcool "$MCOOL2" --bigwigs $(bw "$CELL2") --out "$G2" "$@"
+}
+compartments() {  # compartments <compute_compartments flags...>; E1 oriented by the first mark
+  "$PY" scripts/compute_compartments.py --mcool "$MCOOL1" --bigwig_orient "$RAW/${CELL1}_${MARKS[0]}.bw" --out "$C1" "$@" &&
+  "$PY" scripts/compute_compartments.py --mcool "$MCOOL2" --bigwig_orient "$RAW/${CELL2}_${MARKS[0]}.bw" --out "$C2" "$@"
+}
+
+T_START=$SECONDS
+export MPLBACKEND=Agg PYTHONUNBUFFERED=1
+
+# simulate: only when the raw folder holds no .mcool at all (the default, offline run)
+if ! ls "$RAW"/*.mcool >/dev/null 2>&1 && [ ! -e "${MCOOL1%%::*}" ]; then
+  stage simulate "$MCOOL1 $MCOOL2 $TRUTH" "" \
+    "$PY" scripts/simulate_data.py --out "$RAW" --cells "$CELL1" "$CELL2" --seed "$SEED" "${SIM_ARGS[@]}"
+elif [ "$ONLY" = simulate ]; then
+  echo "[pipeline] simulate: $RAW already holds .mcool files; nothing to simulate" >&2
+fi
+if selected graph || selected compartments; then
+  for f in "$MCOOL1" "$MCOOL2"; do
+    [ -e "${f%%::*}" ] || die "Hi-C file not found: $f; put your .mcool files in $RAW or pass --mcool1/--mcool2 (README: 'Real data')"
+  done
+fi
+
+# download: bigWigs missing for either cell (real data; simulated runs already have them)
+missing=0; for f in $(bw "$CELL1") $(bw "$CELL2"); do [ -e "$f" ] || missing=1; done
+if [ $missing = 1 ]; then
+  stage download "$(bw "$CELL1") $(bw "$CELL2")" "" \
+    "$PY" scripts/download_data.py --raw-dir "$RAW" --cells "$CELL1" "$CELL2" --marks "${MARKS[@]}"
+fi
+
+stage graph "$G1 $G2" "$MCOOL1 $MCOOL2 $(bw "$CELL1") $(bw "$CELL2")" \
+  graphs --chrom "${CHROMS[@]}" --res "$RES" --max_dist "$MAX_DIST"
+
+stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $(bw "$CELL1") $(bw "$CELL2")" \
+  compartments --chrom "${CHROMS[@]}" --res "$RES"
+
+train_args=(--graph "$G1" --epochs "$EPOCHS" --patience "$PATIENCE" --hidden "$HIDDEN" --latent "$LATENT"
+            --lr "$LR" --dropout "$DROPOUT" --seed "$SEED" --device "$DEVICE" --outdir "$RESULTS/$CELL1")
+[ -n "$DECODER" ] && train_args+=(--decoder "$DECODER")
+stage train "$MODEL $E1" "$G1" "$PY" scripts/train_vgae.py "${train_args[@]}" "${EXTRA_TRAIN[@]}"
+
+stage encode "$E2" "$MODEL $G2" \
+  "$PY" scripts/encode_graph.py --model "$MODEL" --graph "$G2" --out "$E2" --bn "$BN" --device "$DEVICE"
+
+truth_args=(); [ -e "$TRUTH" ] && truth_args=(--truth "$TRUTH")
+stage visualize "$FIG/umap_silhouette.json" "$E1 $E2 $C1 $C2" \
+  "$PY" scripts/visualize_embeddings.py --emb "$E1" "$E2" --labels "$CELL1" "$CELL2" \
+  --compartments "$C1" "$C2" --graphs "$G1" "$G2" --prefix "$FIG/umap" --seed "$SEED" "${truth_args[@]}"
+
+compare_args=(--comp1 "$C1" --comp2 "$C2" --n-perm "$N_PERM" --seed "$SEED" "${truth_args[@]}")
+[ -n "$MIN_RUN" ] && compare_args+=(--min-run "$MIN_RUN")
+stage compare "$FIG/${TAG}_summary.json" "$E1 $E2 $C1 $C2" \
+  "$PY" scripts/compare_embeddings.py --emb1 "$E1" --emb2 "$E2" --label1 "$CELL1" --label2 "$CELL2" \
+  --prefix "$FIG/$TAG" "${compare_args[@]}"
+
+stage report "$RESULTS/report.md" "$RESULTS/$CELL1/metrics.json $FIG/umap_silhouette.json $FIG/${TAG}_summary.json" \
+  "$PY" scripts/make_report.py --results "$RESULTS" --labels "$CELL1" "$CELL2" --chrom-tag "$TAG" \
+  --out "$RESULTS/report.md"
+
+echo "[pipeline] finished in $((SECONDS - T_START)) s" >&2
+if [ -e "$RESULTS/report.md" ]; then
+  echo "Results: $RESULTS/ (report: $RESULTS/report.md, figures: $FIG/, logs: $LOGS/)"
+  "$PY" scripts/make_report.py --results "$RESULTS" --labels "$CELL1" "$CELL2" --chrom-tag "$TAG" --headline -q || true
+fi
