@@ -101,6 +101,7 @@ def run_cli(body: Callable[[argparse.Namespace], None], args: argparse.Namespace
     """
     setup_logging(verbose=args.debug or args.verbose, quiet=args.quiet)
     prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "chromatin-gnn"
+    _terminate_as_interrupt()
     try:
         body(args)
     except KeyboardInterrupt:
@@ -120,6 +121,22 @@ def run_cli(body: Callable[[argparse.Namespace], None], args: argparse.Namespace
                          "(unexpected; re-run with --debug for the traceback)\n")
         return 1
     return 0
+
+
+def _terminate_as_interrupt() -> None:
+    """Make SIGTERM (``kill``, a scheduler's time limit) unwind like Ctrl-C.
+
+    The ``finally`` clauses of :func:`atomic_output` then remove temporary files,
+    so a killed stage leaves its previous outputs exactly as they were.
+    """
+    import signal
+    import threading
+
+    def _raise(signum, frame):  # noqa: ARG001 - signal API
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -171,6 +188,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     ensure_writable_dir(final.parent)
+    _sweep_stale_temps(final)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp-{os.getpid()}{final.suffix}",
                                dir=final.parent)
     os.close(fd)
@@ -181,6 +199,25 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _sweep_stale_temps(final: Path) -> None:
+    """Remove temporary files for ``final`` left by processes that no longer exist.
+
+    Only ``SIGKILL`` or a power cut can leave one (other exits clean up after
+    themselves); the names never match an output, so no stage ever reads them.
+    """
+    for tmp in final.parent.glob(f".{final.stem}.*.tmp-*{final.suffix}"):
+        pid = tmp.name.rsplit(".tmp-", 1)[-1].removesuffix(final.suffix)
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            log.debug("removing stale temporary file %s", tmp)
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, owned by someone else
+            pass
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -1,0 +1,139 @@
+"""run_pipeline.sh end to end on a small simulated dataset with fast settings."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, SIM_SMALL_ARGS
+
+pytestmark = pytest.mark.slow
+
+FAST = ("--epochs", "40", "--patience", "10", "--n-perm", "200")
+
+
+def pipeline(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    e = dict(os.environ, CHROMATIN_GNN_PYTHON=sys.executable, MPLBACKEND="Agg")
+    e.update(env or {})
+    return subprocess.run(["bash", str(ROOT / "run_pipeline.sh"), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=e)
+
+
+def dirs(base: Path, raw: Path | None = None) -> list[str]:
+    return ["--raw", str(raw or base / "raw"), "--processed", str(base / "processed"),
+            "--results", str(base / "results")]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pipeline")
+    proc = pipeline(*dirs(base), "--sim-args", " ".join(SIM_SMALL_ARGS), *FAST)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return base, proc
+
+
+DOCUMENTED = [
+    "raw/GM12878.mcool", "raw/IMR90.mcool", "raw/truth.tsv", "raw/GM12878_CTCF.bw",
+    "processed/GM12878_chr21.pt", "processed/IMR90_chr21.pt",
+    "results/GM12878/compartments_chr21.csv", "results/IMR90/compartments_chr21.csv",
+    "results/GM12878/model.pt", "results/GM12878/emb.npy", "results/GM12878/emb.tsv",
+    "results/GM12878/metrics.json", "results/GM12878/training_curve.png",
+    "results/IMR90/emb.npy", "results/IMR90/emb.tsv",
+    "results/figures/umap_GM12878_compartment.png", "results/figures/umap_GM12878_position.png",
+    "results/figures/umap_IMR90_compartment.png", "results/figures/umap_IMR90_position.png",
+    "results/figures/umap_joint.png", "results/figures/umap_silhouette.tsv",
+    "results/figures/umap_silhouette.json",
+    "results/figures/chr21_delta.png", "results/figures/chr21_delta.csv",
+    "results/figures/chr21_summary.json", "results/figures/chr21_switches.bed",
+    "results/figures/chr21_delta.bedGraph",
+    "results/report.md",
+]
+
+
+def test_every_documented_output_exists(run):
+    base, proc = run
+    missing = [p for p in DOCUMENTED if not (base / p).is_file()]
+    assert not missing, missing
+    for stage in ("simulate", "graph", "compartments", "train", "encode", "visualize", "compare", "report"):
+        assert (base / "results" / "logs" / f"{stage}.log").is_file(), stage
+    assert "Results:" in proc.stdout and "report.md" in proc.stdout
+
+
+def test_outputs_are_bin_aligned_and_report_has_numbers(run):
+    base, _ = run
+    comp = pd.read_csv(base / "results/GM12878/compartments_chr21.csv")
+    emb = np.load(base / "results/IMR90/emb.npy")
+    assert len(comp) == emb.shape[0] == 480
+    metrics = json.loads((base / "results/GM12878/metrics.json").read_text())
+    report = (base / "results/report.md").read_text()
+    assert f"{metrics['test_auc']:.3f}" in report
+    assert "umap_GM12878_compartment.png" in report
+
+
+def test_rerun_skips_fresh_stages_and_only_reruns_one(run):
+    base, _ = run
+    again = pipeline(*dirs(base), *FAST)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "train: up to date, skipped" in again.stderr
+    summary = base / "results/figures/chr21_summary.json"
+    before = summary.stat().st_mtime_ns
+    only = pipeline(*dirs(base), *FAST, "--only", "compare", "--min-run", "2")
+    assert only.returncode == 0, only.stderr[-2000:]
+    assert "compare: running" in only.stderr
+    assert "train:" not in only.stderr and "graph:" not in only.stderr
+    assert summary.stat().st_mtime_ns > before
+
+
+def test_failed_stage_is_named_with_its_log(run, tmp_path):
+    base, _ = run
+    proc = pipeline(*dirs(tmp_path, raw=base / "raw"), "--only", "train")
+    assert proc.returncode != 0
+    assert "stage 'train' failed" in proc.stderr and "train.log" in proc.stderr
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_data_without_bigwigs_offline_lists_urls(run, tmp_path):
+    base, _ = run
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for cell in ("GM12878", "IMR90"):
+        shutil.copy(base / "raw" / f"{cell}.mcool", raw)
+    url = f"http://127.0.0.1:{_closed_port()}/files"
+    proc = pipeline(*dirs(tmp_path, raw=raw), env={"CHROMATIN_GNN_ENCODE_URL": url})
+    assert proc.returncode != 0
+    assert "stage 'download' failed" in proc.stderr
+    log = (tmp_path / "results/logs/download.log").read_text()
+    assert f"{url}/ENCFF741BAQ/@@download/ENCFF741BAQ.bigWig" in log
+    assert str(raw / "IMR90_H3K27me3.bw") in log
+    assert not list(raw.glob("*.bw")), "a failed download left a bigWig behind"
+
+
+def test_two_runs_in_parallel_do_not_interfere(run, tmp_path):
+    base, _ = run
+    args = ("--from", "graph", "--epochs", "5", "--n-perm", "50")
+    procs = [subprocess.Popen(["bash", str(ROOT / "run_pipeline.sh"), *dirs(tmp_path / n, raw=base / "raw"), *args,
+                               "--seed", str(seed)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, CHROMATIN_GNN_PYTHON=sys.executable, MPLBACKEND="Agg"))
+             for n, seed in (("a", 1), ("b", 2))]
+    outs = [p.communicate(timeout=900) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    ea = np.load(tmp_path / "a/results/GM12878/emb.npy")
+    eb = np.load(tmp_path / "b/results/GM12878/emb.npy")
+    assert ea.shape == eb.shape and not np.array_equal(ea, eb)
+    for n, seed in (("a", 1), ("b", 2)):
+        assert f"--seed {seed}" in (tmp_path / n / "results/logs/train.log").read_text()
