@@ -1,0 +1,481 @@
+#!/usr/bin/env python
+"""Step 5: UMAPs of the VGAE embeddings and A/B silhouettes beside their baselines.
+
+For every cell line: a UMAP (umap-learn, cosine metric, fixed ``random_state``)
+coloured by the A/B/N compartment calls and one coloured by genomic position;
+for two or more cell lines also a joint UMAP. The silhouette table scores how
+well A and B bins separate (cosine silhouette, N bins excluded) in the
+embedding and, on the same bins, in two baselines: the raw node features of the
+graph (``--graphs``) and the leading compartment eigenvectors E1-E3 (and E1
+alone). With ``--truth`` the same silhouettes are computed against the planted
+labels of the simulated data.
+
+This module also holds the readers for the per-bin inputs shared with
+``compare_embeddings.py``: :func:`read_embedding`, :func:`read_compartments`,
+:func:`read_truth`, :func:`truth_labels` and :func:`check_same_bins`.
+
+Outputs (``--prefix P``): ``P_<label>_compartment.png``, ``P_<label>_position.png``,
+``P_joint.png``, ``P_silhouette.tsv`` and ``P_silhouette.json``, each with a
+``.provenance.json`` sidecar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import common
+
+log = logging.getLogger("chromatin_gnn.visualize")
+
+COMPARTMENT_COLUMNS = ("chrom", "start", "end", "E1", "E2", "E3", "compartment")
+COLOURS = {"A": "#d62728", "B": "#1f77b4", "N": "#c7c7c7"}
+#: Baselines scored next to the embedding, in table order.
+BASELINES = ("features", "E1_E3", "E1")
+NOTES = {
+    "labels": "calls: each cell line's own compartment calls; truth: the planted labels of truth.tsv",
+    "embedding": "mu of the VGAE for every bin; cosine silhouette",
+    "features": "the graph's node features x (--graphs), as given to the encoder; cosine silhouette",
+    "E1_E3": "E1, E2, E3 from the compartment CSV; cosine silhouette",
+    "E1": "E1 alone; euclidean silhouette (cosine of 1-D vectors keeps only the sign)",
+    "circular": "against the calls the E1-based baselines are circular (the calls are the sign "
+                "of E1, so they only measure how far bins sit from 0); compare them against truth",
+}
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
+
+
+# ----------------------------------------------------------------------------
+# per-bin inputs (shared with compare_embeddings.py)
+# ----------------------------------------------------------------------------
+def read_embedding(path: str | Path) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """Read ``emb.npy`` and, when it lies beside it, the bins of ``emb.tsv``.
+
+    Parameters
+    ----------
+    path
+        An ``.npy`` written by ``train_vgae.py`` / ``encode_graph.py``.
+
+    Returns
+    -------
+    emb, bins
+        float32 ``[N, latent]`` array; ``chrom, start, end`` frame or ``None``
+        when no ``emb.tsv`` sits beside the ``.npy``.
+
+    Raises
+    ------
+    common.DataError
+        Not a 2-D numeric array, rows with NaN/inf, or a TSV with another row count.
+    """
+    p = common.require_file(path, "embedding")
+    try:
+        emb = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise common.DataError(f"{p} is not a readable .npy embedding ({exc}); "
+                               "re-run train_vgae.py or encode_graph.py") from None
+    if emb.ndim != 2 or emb.shape[0] == 0 or not np.issubdtype(emb.dtype, np.number):
+        raise common.DataError(f"{p} holds a {emb.dtype} array of shape {emb.shape}, expected a "
+                               "non-empty 2-D float array [bins, latent]; re-run train_vgae.py")
+    bad = ~np.isfinite(emb).all(axis=1)
+    if bad.any():
+        raise common.DataError(
+            f"{p}: {int(bad.sum())} of {len(emb)} embedding rows contain NaN or inf (first at row "
+            f"{int(np.argmax(bad))}); re-run train_vgae.py / encode_graph.py on a clean graph")
+    tsv = p.with_suffix(".tsv")
+    bins = None
+    if tsv.is_file():
+        bins = _read_bins(tsv, sep="\t", what="embedding table")
+        common.check_rows(len(emb), len(bins), str(p), str(tsv))
+    return emb.astype(np.float32, copy=False), bins
+
+
+def _read_bins(path: Path, *, sep: str, what: str, columns=("chrom", "start", "end")) -> pd.DataFrame:
+    try:
+        head = pd.read_csv(path, sep=sep, nrows=0).columns
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise common.DataError(f"{path} is not a readable {what} ({' '.join(str(exc).split())[:100]}); "
+                               "regenerate it with the pipeline") from None
+    missing = [c for c in columns if c not in head]
+    if missing:
+        raise common.DataError(f"{path} lacks column(s) {', '.join(missing)} (has: "
+                               f"{', '.join(map(str, head[:12]))}); expected {', '.join(columns)} "
+                               "as in docs/FORMATS.md")
+    df = pd.read_csv(path, sep=sep, usecols=list(columns), dtype={"chrom": str})
+    if df.empty:
+        raise common.DataError(f"{path} has no rows; regenerate it with the pipeline")
+    return df
+
+
+def read_compartments(path: str | Path) -> pd.DataFrame:
+    """Read a compartment CSV (``chrom,start,end,E1,E2,E3,compartment``).
+
+    Empty compartments become ``N``; any other value than A/B/N is an error.
+    """
+    p = common.require_file(path, "compartment CSV")
+    df = _read_bins(p, sep=",", what="compartment CSV", columns=COMPARTMENT_COLUMNS)
+    df["compartment"] = df["compartment"].fillna("N").astype(str).str.strip()
+    odd = sorted(set(df["compartment"]) - set("ABN"))
+    if odd:
+        raise common.DataError(f"{p}: compartment column holds {odd[:5]}, expected A, B or N; "
+                               "regenerate it with compute_compartments.py")
+    for c in ("E1", "E2", "E3"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df
+
+
+def read_truth(path: str | Path, labels: list[str]) -> pd.DataFrame:
+    """Read ``truth.tsv`` and check it has ``compartment_<label>`` for every label."""
+    p = common.require_file(path, "truth table")
+    cols = ("chrom", "start", "end", *(f"compartment_{lab}" for lab in labels))
+    df = _read_bins(p, sep="\t", what="truth table", columns=cols)
+    for c in cols[3:]:
+        df[c] = df[c].fillna("N").astype(str)
+    return df
+
+
+def truth_labels(truth: pd.DataFrame, bins: pd.DataFrame, label: str) -> np.ndarray:
+    """Planted compartment of each bin: the truth row covering the bin's midpoint.
+
+    Works at any resolution (the truth table is at the 25 kb base resolution);
+    chromosome names match with or without ``chr``. Bins outside the table get ``N``.
+    """
+    def key(chroms: pd.Series) -> pd.Series:
+        return chroms.astype(str).str.replace(r"^chr", "", case=False, regex=True)
+
+    cats = pd.Categorical(pd.concat([key(truth["chrom"]), key(bins["chrom"])])).categories
+    span = np.int64(1) << 40  # longer than any chromosome: one sorted axis for all of them
+    t_code = pd.Categorical(key(truth["chrom"]), categories=cats).codes.astype(np.int64)
+    b_code = pd.Categorical(key(bins["chrom"]), categories=cats).codes.astype(np.int64)
+    t_start = t_code * span + truth["start"].to_numpy(np.int64)
+    t_end = t_code * span + truth["end"].to_numpy(np.int64)
+    order = np.argsort(t_start, kind="stable")
+    mid = b_code * span + (bins["start"].to_numpy(np.int64) + bins["end"].to_numpy(np.int64)) // 2
+    i = np.clip(np.searchsorted(t_start[order], mid, side="right") - 1, 0, len(order) - 1)
+    hit = (t_start[order][i] <= mid) & (mid < t_end[order][i])
+    vals = truth[f"compartment_{label}"].to_numpy(dtype=object)[order][i]
+    out = np.where(hit, vals, "N").astype(str)
+    if not hit.any():
+        log.warning("no bin overlaps the truth table for %s (chromosome names or coordinates "
+                    "differ); truth silhouettes will be empty", label)
+    return out
+
+
+def check_same_bins(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> None:
+    """Raise :class:`common.DataError` unless two bin tables list the same bins in order."""
+    common.check_rows(len(a), len(b), name_a, name_b)
+    same = (a["chrom"].astype(str).to_numpy() == b["chrom"].astype(str).to_numpy()) \
+        & (a["start"].to_numpy() == b["start"].to_numpy())
+    if not same.all():
+        i = int(np.argmax(~same))
+        raise common.DataError(
+            f"{name_a} and {name_b} disagree at row {i} ({a['chrom'].iat[i]}:{a['start'].iat[i]} vs "
+            f"{b['chrom'].iat[i]}:{b['start'].iat[i]}); they must come from the same bins")
+
+
+def validate_labels(labels: list[str], n: int, what: str = "--emb") -> None:
+    """Labels: one per input, unique, and safe in a file name."""
+    if len(labels) != n:
+        raise common.DataError(f"{len(labels)} --labels for {n} {what} files; give one label each")
+    if len(set(labels)) != len(labels):
+        raise common.DataError(f"--labels must be unique, got {' '.join(labels)}")
+    bad = [lab for lab in labels if not _LABEL_RE.match(lab)]
+    if bad:
+        raise common.DataError(f"label(s) {', '.join(map(repr, bad))} cannot be used in file names; "
+                               "use letters, digits, '.', '_', '-' or '+'")
+
+
+# ----------------------------------------------------------------------------
+# silhouettes
+# ----------------------------------------------------------------------------
+def ab_silhouette(x: np.ndarray, labels: np.ndarray, *, metric: str = "cosine",
+                  max_bins: int = 10000, seed: int = 0) -> float:
+    """Silhouette of A vs B bins (``labels`` in A/B/N; N ignored).
+
+    Parameters
+    ----------
+    x
+        ``[N, d]`` values per bin; rows are assumed finite where labelled A/B.
+    labels
+        ``A``, ``B`` or ``N`` per bin.
+    metric
+        Any scikit-learn pairwise metric (``cosine``, ``euclidean``).
+    max_bins
+        Above this many A/B bins, a random subset of that size is scored
+        (``seed``) so the O(n^2) cost stays bounded genome-wide.
+
+    Returns
+    -------
+    float
+        In [-1, 1]; NaN when fewer than two bins of either class.
+    """
+    from sklearn.metrics import silhouette_score
+
+    keep = np.isin(labels, ("A", "B"))
+    y = labels[keep]
+    if min((y == "A").sum(), (y == "B").sum()) < 2:
+        return float("nan")
+    xs = np.asarray(x, dtype=np.float64).reshape(len(labels), -1)[keep]
+    size = max_bins if len(y) > max_bins else None
+    return float(silhouette_score(xs, y, metric=metric, sample_size=size, random_state=seed))
+
+
+def silhouette_rows(cell: str, source: str, labels: np.ndarray, sets: dict[str, np.ndarray], *,
+                    max_bins: int = 10000, seed: int = 0) -> dict:
+    """One table row: counts and the silhouette of each feature set on the same bins.
+
+    A/B bins where any feature set has a non-finite value (e.g. E1-E3 of a bin
+    the calls masked, scored against the truth) are left out of every column
+    and counted in ``n_unscored``, so the columns compare like with like.
+    """
+    finite = np.ones(len(labels), bool)
+    for v in sets.values():
+        finite &= np.isfinite(np.asarray(v, dtype=np.float64).reshape(len(labels), -1)).all(axis=1)
+    ab = np.isin(labels, ("A", "B"))
+    used = np.where(finite, labels, "N")
+    row = {"cell": cell, "labels": source, "n_A": int((used == "A").sum()),
+           "n_B": int((used == "B").sum()), "n_N": int((~ab).sum()),
+           "n_unscored": int((ab & ~finite).sum())}
+    for name, v in sets.items():
+        metric = "euclidean" if name == "E1" else "cosine"
+        row[name] = ab_silhouette(v, used, metric=metric, max_bins=max_bins, seed=seed)
+    return row
+
+
+# ----------------------------------------------------------------------------
+# UMAP and figures
+# ----------------------------------------------------------------------------
+def umap_embed(x: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1,
+               seed: int = 0) -> np.ndarray:
+    """2-D UMAP of ``x`` with the cosine metric and a fixed ``random_state``."""
+    import umap
+
+    n_neighbors = int(min(n_neighbors, len(x) - 1))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+        warnings.filterwarnings("ignore", message=".*disconnected.*")
+        reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
+                            random_state=seed, n_components=2)
+        return reducer.fit_transform(np.asarray(x, dtype=np.float32))
+
+
+def _scatter_by_compartment(ax, xy: np.ndarray, comp: np.ndarray, *, size: float = 4) -> None:
+    for c in ("N", "B", "A"):  # N underneath
+        sel = comp == c
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=size, c=COLOURS[c], lw=0,
+                   label=f"{c} ({int(sel.sum())})", rasterized=True)
+    ax.legend(markerscale=3, frameon=False, fontsize=8)
+    _axes_style(ax)
+
+
+def _axes_style(ax) -> None:
+    ax.set_xlabel("UMAP 1")
+    ax.set_ylabel("UMAP 2")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_compartments(xy: np.ndarray, comp: np.ndarray, *, title: str):
+    """UMAP coloured by A/B/N."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    _scatter_by_compartment(ax, xy, comp)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_position(xy: np.ndarray, bins: pd.DataFrame, *, title: str):
+    """UMAP coloured by position along the chromosome; one panel per chromosome."""
+    import matplotlib.pyplot as plt
+
+    chroms = list(dict.fromkeys(bins["chrom"].astype(str)))
+    ncol = min(len(chroms), 4)
+    nrow = -(-len(chroms) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 4.2 * nrow), squeeze=False)
+    mb = bins["start"].to_numpy() / 1e6
+    for ax, chrom in zip(axes.ravel(), chroms):
+        sel = (bins["chrom"].astype(str) == chrom).to_numpy()
+        if len(chroms) > 1:
+            ax.scatter(xy[~sel, 0], xy[~sel, 1], s=2, c="#e0e0e0", lw=0, rasterized=True)
+        sc = ax.scatter(xy[sel, 0], xy[sel, 1], s=4, c=mb[sel], cmap="viridis", lw=0,
+                        rasterized=True)
+        fig.colorbar(sc, ax=ax, label=f"position on {chrom} (Mb)", shrink=0.8)
+        _axes_style(ax)
+        ax.set_title(chrom if len(chroms) > 1 else title, fontsize=10)
+    for ax in axes.ravel()[len(chroms):]:
+        ax.axis("off")
+    if len(chroms) > 1:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_joint(xy: np.ndarray, cells: np.ndarray, comp: np.ndarray, *, title: str):
+    """Joint UMAP: coloured by cell line (left) and by each cell's own A/B/N call (right)."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 5))
+    palette = plt.get_cmap("Dark2")
+    for k, cell in enumerate(dict.fromkeys(cells)):
+        sel = cells == cell
+        a.scatter(xy[sel, 0], xy[sel, 1], s=4, color=palette(k % 8), lw=0, alpha=0.7,
+                  label=f"{cell} ({int(sel.sum())})", rasterized=True)
+    a.legend(markerscale=3, frameon=False, fontsize=8)
+    _axes_style(a)
+    a.set_title("by cell line", fontsize=10)
+    _scatter_by_compartment(b, xy, comp)
+    b.set_title("by compartment (each cell's own calls)", fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------
+# command line
+# ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = common.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--emb", nargs="+", required=True, help="emb.npy per cell line")
+    p.add_argument("--labels", nargs="+", required=True, help="one name per --emb")
+    p.add_argument("--compartments", nargs="+", required=True,
+                   help="compartment CSV per --emb (compute_compartments.py)")
+    p.add_argument("--prefix", required=True, help="output prefix, e.g. results/figures/umap")
+    p.add_argument("--graphs", "--graph", nargs="+", default=None,
+                   help="graph .pt per --emb: adds the raw-feature silhouette baseline")
+    p.add_argument("--truth", default=None, help="truth.tsv of simulated data: silhouettes vs planted labels")
+    p.add_argument("--joint", action=argparse.BooleanOptionalAction, default=None,
+                   help="joint UMAP of all cell lines (default: when two or more are given; "
+                        "--joint with a single one is an error)")
+    p.add_argument("--n-neighbors", type=int, default=15, help="UMAP n_neighbors")
+    p.add_argument("--min-dist", type=float, default=0.1, help="UMAP min_dist")
+    p.add_argument("--silhouette-max-bins", type=int, default=10000,
+                   help="score a random subset of this many A/B bins when there are more")
+    p.add_argument("--seed", type=int, default=0, help="UMAP random_state and subsampling seed")
+    return p
+
+
+def _load_inputs(args: argparse.Namespace) -> list[dict]:
+    """Read and cross-check every input; nothing is written here."""
+    n = len(args.emb)
+    validate_labels(args.labels, n)
+    if len(args.compartments) != n:
+        raise common.DataError(f"{len(args.compartments)} --compartments for {n} --emb files; "
+                               "give one compartment CSV per embedding")
+    if args.graphs is not None and len(args.graphs) != n:
+        raise common.DataError(f"{len(args.graphs)} --graphs for {n} --emb files; "
+                               "give one graph per embedding or none")
+    if args.joint and n < 2:
+        raise common.DataError("--joint needs at least two cell lines (got 1 --emb); "
+                               "add a second embedding or drop --joint")
+    if args.n_neighbors < 2 or not 0 <= args.min_dist <= 1 or args.silhouette_max_bins < 4:
+        raise common.DataError("--n-neighbors must be >= 2, --min-dist in [0, 1] and "
+                               "--silhouette-max-bins >= 4")
+    truth = read_truth(args.truth, args.labels) if args.truth else None
+    cells = []
+    for i, (lab, e, c) in enumerate(zip(args.labels, args.emb, args.compartments)):
+        emb, bins = read_embedding(e)
+        comp = read_compartments(c)
+        common.check_rows(len(emb), len(comp), f"embedding {e}", f"compartment CSV {c}")
+        if bins is not None:
+            check_same_bins(bins, comp, f"{Path(e).with_suffix('.tsv')}", c)
+        cell = {"label": lab, "emb": emb, "comp": comp, "inputs": [e, c]}
+        if args.graphs is not None:
+            g = common.load_graph(args.graphs[i])
+            common.check_rows(len(emb), g["x"].shape[0], f"embedding {e}", f"graph {args.graphs[i]}")
+            cell["features"] = g["x"].numpy()
+            cell["inputs"].append(args.graphs[i])
+        if truth is not None:
+            cell["truth"] = truth_labels(truth, comp, lab)
+            cell["inputs"].append(args.truth)
+        cells.append(cell)
+    if n > 1 and len({c["emb"].shape[1] for c in cells}) > 1:
+        raise common.DataError("embeddings have different widths "
+                               f"({', '.join(str(c['emb'].shape[1]) for c in cells)}); "
+                               "encode every cell line with the same model")
+    return cells
+
+
+def silhouette_table(cells: list[dict], *, max_bins: int = 10000, seed: int = 0) -> pd.DataFrame:
+    """Silhouette rows for every cell line and label source (calls, and truth when present)."""
+    rows = []
+    for cell in cells:
+        comp = cell["comp"]
+        sets = {"embedding": cell["emb"]}
+        if "features" in cell:
+            sets["features"] = cell["features"]
+        sets["E1_E3"] = comp[["E1", "E2", "E3"]].to_numpy(np.float64)
+        sets["E1"] = comp["E1"].to_numpy(np.float64)
+        sources = {"calls": comp["compartment"].to_numpy(str)}
+        if "truth" in cell:
+            sources["truth"] = cell["truth"]
+        for source, labels in sources.items():
+            rows.append(silhouette_rows(cell["label"], source, labels, sets,
+                                        max_bins=max_bins, seed=seed))
+    return pd.DataFrame(rows)
+
+
+def _run(args: argparse.Namespace) -> None:
+    cells = _load_inputs(args)
+    common.seed_everything(args.seed)
+    prefix = Path(args.prefix)
+    common.ensure_writable_dir(prefix.parent)
+    inputs = [p for c in cells for p in c["inputs"]]
+    prov = common.provenance(args, inputs=inputs, seed=args.seed)
+    stem = prefix.name
+
+    def out(suffix: str) -> Path:
+        return prefix.with_name(f"{stem}_{suffix}")
+
+    def save(fig, suffix: str) -> None:
+        common.save_figure(fig, out(suffix))
+        common.write_provenance(out(suffix), prov)
+
+    table = silhouette_table(cells, max_bins=args.silhouette_max_bins, seed=args.seed)
+    for r in table.itertuples():
+        log.info("silhouette %s vs %s: embedding %.3f (n_A=%d n_B=%d)", r.cell, r.labels,
+                 r.embedding, r.n_A, r.n_B)
+    from tqdm import tqdm
+
+    kw = dict(n_neighbors=args.n_neighbors, min_dist=args.min_dist, seed=args.seed)
+    for cell in tqdm(cells, desc="UMAP", disable=common.progress_disabled()):
+        lab, comp = cell["label"], cell["comp"]
+        xy = umap_embed(cell["emb"], **kw)
+        sil = table.query("cell == @lab and labels == 'calls'")["embedding"].iat[0]
+        save(plot_compartments(xy, comp["compartment"].to_numpy(str),
+                               title=f"{lab}: VGAE embedding (A/B silhouette {sil:.3f})"),
+             f"{lab}_compartment.png")
+        save(plot_position(xy, comp, title=f"{lab}: VGAE embedding by position"), f"{lab}_position.png")
+    joint = args.joint if args.joint is not None else len(cells) > 1
+    if len(cells) == 1 and args.joint is None:
+        log.warning("only one cell line given: no joint UMAP (%s not written)", out("joint.png"))
+    if joint:
+        xy = umap_embed(np.vstack([c["emb"] for c in cells]), **kw)
+        names = np.concatenate([np.repeat(c["label"], len(c["emb"])) for c in cells])
+        comp = np.concatenate([c["comp"]["compartment"].to_numpy(str) for c in cells])
+        save(plot_joint(xy, names, comp, title="Joint UMAP: " + " + ".join(c["label"] for c in cells)),
+             "joint.png")
+    common.write_table(out("silhouette.tsv"), table, float_format="%.4f")
+    common.write_provenance(out("silhouette.tsv"), prov)
+    notes = {k: v for k, v in NOTES.items() if k in table.columns or k in ("labels", "circular")}
+    common.write_json(out("silhouette.json"), {
+        "metric": "cosine", "n_neighbors": args.n_neighbors, "min_dist": args.min_dist,
+        "seed": args.seed, "joint": bool(joint), "columns": notes,
+        "features_available": "features" in table.columns,
+        "silhouette": table.to_dict(orient="records")})
+    common.write_provenance(out("silhouette.json"), prov)
+    if "features" not in table.columns:
+        log.info("no --graphs given: the raw-feature baseline column is omitted")
+    log.info("wrote %s_*", prefix)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return common.run_cli(_run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

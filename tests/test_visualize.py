@@ -1,0 +1,176 @@
+"""visualize_embeddings.py: the seed's command end to end, silhouettes with baselines, bad input.
+
+UMAP (numba JIT, ~10 s per process) runs only in the module fixture; the other
+tests reuse its outputs, replace UMAP by a stand-in, or stop before UMAP.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import common
+import visualize_embeddings as ve
+from conftest import assert_clean_error, run_script
+from test_compare import CELLS, write_fake_run
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def write_graph(path: Path, comp_csv: Path, *, seed: int = 0) -> Path:
+    """A hand-made graph per docs/FORMATS.md whose two features track A/B weakly."""
+    comp = pd.read_csv(comp_csv)
+    n = len(comp)
+    rng = np.random.default_rng(seed)
+    a = (comp["compartment"] == "A").to_numpy(float)
+    x = np.column_stack([1 + 0.1 * a, 1 + 0.1 * (1 - a)]) + 0.3 * rng.random((n, 2))
+    i = np.arange(n - 1)
+    common.save_pt(path, {
+        "format": common.GRAPH_FORMAT, "format_version": 1,
+        "x": torch.tensor(x, dtype=torch.float32), "feature_names": ["CTCF", "H3K27me3"],
+        "edge_index": torch.tensor(np.r_["1,2", np.c_[i, i + 1].T, np.c_[i + 1, i].T], dtype=torch.long),
+        "edge_weight": torch.ones(2 * (n - 1)), "mask": torch.tensor((comp["compartment"] != "N").to_numpy()),
+        "chroms": ["chr21"], "chrom_id": torch.zeros(n, dtype=torch.long),
+        "start": torch.tensor(comp["start"].to_numpy()), "end": torch.tensor(comp["end"].to_numpy()),
+        "resolution": 25_000, "edge_transform": "log1p", "provenance": {}})
+    return path
+
+
+def viz_args(root: Path, prefix: Path, cells=CELLS, *extra) -> list:
+    r = root / "results"
+    args = ["--emb", *(r / c / "emb.npy" for c in cells), "--labels", *cells,
+            "--compartments", *(r / c / "compartments_chr21.csv" for c in cells), "--prefix", prefix, *extra]
+    return [str(a) for a in args]
+
+
+@pytest.fixture(scope="module")
+def visualized(tmp_path_factory):
+    """The seed's command, plus --graphs and --truth, on 300 synthetic bins."""
+    root = tmp_path_factory.mktemp("viz")
+    paths = write_fake_run(root, n=300)
+    graphs = [write_graph(root / f"{c}.pt", paths[c] / "compartments_chr21.csv") for c in CELLS]
+    prefix = root / "results/figures/umap"
+    proc = run_script("visualize_embeddings", *viz_args(root, prefix), "--graphs", *graphs,
+                      "--truth", paths["truth"], "--n-neighbors", "10")
+    assert proc.returncode == 0, proc.stderr
+    return root, prefix
+
+
+def test_seed_command_renders_every_figure(visualized):
+    _, prefix = visualized
+    names = [f"{c}_{k}.png" for c in CELLS for k in ("compartment", "position")] + ["joint.png"]
+    for name in names:
+        png = Path(f"{prefix}_{name}")
+        assert png.read_bytes()[:8] == PNG, name
+        assert Path(f"{png}.provenance.json").is_file()
+    assert Path(f"{prefix}_silhouette.tsv.provenance.json").is_file()
+
+
+def test_silhouette_table_has_baselines_and_truth(visualized):
+    _, prefix = visualized
+    tab = pd.read_csv(f"{prefix}_silhouette.tsv", sep="\t")
+    assert list(tab.columns) == ["cell", "labels", "n_A", "n_B", "n_N", "n_unscored",
+                                 "embedding", "features", "E1_E3", "E1"]
+    assert list(zip(tab["cell"], tab["labels"])) == [(c, s) for c in CELLS for s in ("calls", "truth")]
+    # embeddings were planted to separate A from B: high silhouette against calls and truth
+    assert (tab["embedding"] > 0.5).all()
+    assert (tab["embedding"] > tab["features"]).all()
+    calls = tab[tab["labels"] == "calls"]
+    comp = pd.read_csv(Path(prefix).parents[1] / "GM12878/compartments_chr21.csv")
+    assert calls["n_A"].iat[0] == (comp["compartment"] == "A").sum()
+    assert calls["n_N"].iat[0] == (comp["compartment"] == "N").sum() == 40
+    js = json.loads(Path(f"{prefix}_silhouette.json").read_text())
+    assert js["metric"] == "cosine" and js["features_available"] and js["joint"]
+    assert js["silhouette"][0]["embedding"] == pytest.approx(tab["embedding"].iat[0], abs=1e-4)
+
+
+def test_ab_silhouette_matches_sklearn_and_ignores_n():
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4))
+    lab = np.array(["A", "B", "N"])[rng.integers(0, 3, 60)]
+    keep = lab != "N"
+    ref = silhouette_score(x[keep], lab[keep], metric="cosine")
+    assert ve.ab_silhouette(x, lab) == pytest.approx(ref)
+    assert np.isnan(ve.ab_silhouette(x, np.where(lab == "B", "N", lab)))
+
+
+def test_truth_labels_map_any_resolution_and_chrom_naming():
+    truth = pd.DataFrame({"chrom": "chr21", "start": [0, 25, 50, 75], "end": [25, 50, 75, 100],
+                          "compartment_X": ["A", "A", "N", "B"]})  # a bin takes its midpoint's label
+    bins = pd.DataFrame({"chrom": "21", "start": [0, 50, 100], "end": [50, 100, 150]})
+    assert ve.truth_labels(truth, bins, "X").tolist() == ["A", "B", "N"]
+
+
+def test_umap_uses_cosine_and_a_fixed_random_state(monkeypatch):
+    import umap
+
+    seen = {}
+
+    class Fake:
+        def __init__(self, **kw):
+            seen.update(kw)
+
+        def fit_transform(self, x):
+            return x[:, :2]
+
+    monkeypatch.setattr(umap, "UMAP", Fake)  # the real fit is exercised by the fixture above
+    ve.umap_embed(np.ones((8, 3)), n_neighbors=15, seed=3)
+    assert seen["metric"] == "cosine" and seen["random_state"] == 3 and seen["n_neighbors"] == 7
+
+
+def test_single_cell_line_skips_joint_plot_with_a_warning(tmp_path, monkeypatch, capsys):
+    write_fake_run(tmp_path, n=120)
+    monkeypatch.setattr(ve, "umap_embed", lambda x, **kw: np.asarray(x)[:, :2])  # no JIT here
+    prefix = tmp_path / "fig/umap"
+    assert ve.main(viz_args(tmp_path, prefix, ["GM12878"])) == 0
+    made = sorted(p.name for p in prefix.parent.glob("umap_*") if "provenance" not in p.name)
+    assert made == ["umap_GM12878_compartment.png", "umap_GM12878_position.png",
+                    "umap_silhouette.json", "umap_silhouette.tsv"]
+
+
+# ---------------------------------------------------------------------------- bad input
+def _fails_cleanly(root: Path, args: list, *fragments: str) -> None:
+    prefix = root / "out/umap"
+    proc = run_script("visualize_embeddings", *viz_args(root, prefix, *args))
+    assert_clean_error(proc, *fragments)
+    assert not (root / "out").exists()
+
+
+def test_joint_requested_for_a_single_cell_line(tmp_path):
+    write_fake_run(tmp_path, n=100)
+    _fails_cleanly(tmp_path, [["GM12878"], "--joint"], "--joint needs at least two cell lines")
+
+
+def test_mismatched_rows_name_both_counts(tmp_path):
+    write_fake_run(tmp_path, n=100)
+    csv = tmp_path / "results/IMR90/compartments_chr21.csv"
+    pd.read_csv(csv).iloc[:90].to_csv(csv, index=False)
+    _fails_cleanly(tmp_path, [], "has 100 rows", "has 90")
+
+
+def test_compartment_csv_without_expected_columns(tmp_path):
+    write_fake_run(tmp_path, n=100)
+    csv = tmp_path / "results/GM12878/compartments_chr21.csv"
+    pd.read_csv(csv).drop(columns=["E2", "E3"]).to_csv(csv, index=False)
+    _fails_cleanly(tmp_path, [], "lacks column(s) E2, E3")
+
+
+def test_nan_rows_in_an_embedding(tmp_path):
+    write_fake_run(tmp_path, n=100)
+    emb = tmp_path / "results/IMR90/emb.npy"
+    e = np.load(emb)
+    e[40:47, 2] = np.nan
+    np.save(emb, e)
+    _fails_cleanly(tmp_path, [], "7 of 100 embedding rows contain NaN", "row 40")
+
+
+def test_position_plot_has_a_panel_per_chromosome():
+    bins = pd.DataFrame({"chrom": ["chr1"] * 30 + ["chr2"] * 20, "start": np.arange(50) * 25_000})
+    fig = ve.plot_position(np.random.default_rng(0).random((50, 2)), bins, title="t")
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["chr1", "chr2"]
