@@ -1,0 +1,259 @@
+"""The bad-input battery: every case a user can plausibly hit, per script.
+
+Each case runs the script as a user would and must: exit non-zero, print exactly
+one ``error:`` line that names the problem (fragment checked), print no
+traceback, and leave no new or half-written file in the output folder.
+One positive case sits beside them: a ``chr21`` cooler with a ``21`` bigWig works.
+"""
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyBigWig
+import pytest
+import torch
+
+from conftest import assert_clean_error, run_script
+
+
+# ----------------------------------------------------------------------------
+# inputs shared by the cases
+# ----------------------------------------------------------------------------
+class Boom:
+    """Unpickling this would create the marker file: loading must refuse it."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def _bigwig(path: Path, chroms: dict[str, int], values: dict[str, np.ndarray], step: int = 25_000) -> Path:
+    bw = pyBigWig.open(str(path), "w")
+    bw.addHeader(list(chroms.items()))
+    for c, v in values.items():
+        bw.addEntries(c, 0, values=v.astype(float).tolist(), span=step, step=step)
+    bw.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def kit(sim_small, tmp_path_factory):
+    """Everything the cases need, made once: graphs, a tiny model, embeddings, broken files."""
+    d = tmp_path_factory.mktemp("bad_inputs")
+    mcool = sim_small / "GM12878.mcool"
+    bws = [sim_small / "GM12878_CTCF.bw", sim_small / "GM12878_H3K27me3.bw"]
+    run_script("build_graph", "--mcool", mcool, "--chrom", "chr21", "--res", 25000,
+               "--bigwigs", *bws, "--out", d / "g.pt", check=True)
+    run_script("train_vgae", "--graph", d / "g.pt", "--epochs", 2, "--outdir", d / "model", check=True)
+    run_script("compute_compartments", "--mcool", mcool, "--chrom", "chr21", "--res", 25000,
+               "--bigwig_orient", bws[0], "--out", d / "comp.csv", check=True)
+    k = {"mcool": mcool, "bw": bws, "graph": d / "g.pt", "model": d / "model" / "model.pt",
+         "emb": d / "model" / "emb.npy", "comp": d / "comp.csv"}
+
+    (d / "text.mcool").write_text("chrom\tstart\tend\ncounts and more counts\n")
+    raw = mcool.read_bytes()
+    (d / "trunc.mcool").write_bytes(raw[: len(raw) // 3])
+    # an unbalanced copy: same cooler without weight columns
+    import h5py
+    shutil.copy(mcool, d / "unbalanced.mcool")
+    with h5py.File(d / "unbalanced.mcool", "r+") as f:
+        for res in f["resolutions"]:
+            if "weight" in f[f"resolutions/{res}/bins"]:
+                del f[f"resolutions/{res}/bins/weight"]
+    # a cooler whose second chromosome has bins but no contacts at all
+    import cooler
+    bins = pd.DataFrame({"chrom": ["chr21"] * 40 + ["chr22"] * 40,
+                         "start": np.r_[np.arange(40), np.arange(40)] * 25_000})
+    bins["end"] = bins["start"] + 25_000
+    i, j = np.triu_indices(40)
+    cooler.create_cooler(str(d / "nocontacts.cool"), bins,
+                         pd.DataFrame({"bin1_id": i, "bin2_id": j, "count": 5}), ordered=True)
+    cooler.balance_cooler(cooler.Cooler(str(d / "nocontacts.cool")), store=True, cis_only=True,
+                          ignore_diags=1, min_nnz=0, mad_max=0)
+
+    n = 480
+    size = {"chr21": n * 25_000}
+    _bigwig(d / "nan.bw", size, {"chr21": np.full(n, np.nan)})
+    _bigwig(d / "flat.bw", size, {"chr21": np.ones(n)})
+    _bigwig(d / "other_chrom.bw", {"chr1": n * 25_000}, {"chr1": np.ones(n)})
+    rng = np.random.default_rng(0)
+    _bigwig(d / "GM_21.bw", {"21": n * 25_000}, {"21": rng.gamma(2, 1, n)})
+
+    torch.save({"weights": torch.zeros(3)}, d / "foreign.pt")
+    torch.save(torch.zeros(3, 3), d / "tensor.pt")
+    k["marker"] = d / "PAYLOAD_RAN"
+    torch.save({"format": "chromatin-gnn/graph", "x": Boom(str(k["marker"]))}, d / "evil.pt")
+
+    g = torch.load(k["graph"], weights_only=True)
+    g3 = dict(g, x=torch.cat([g["x"], g["x"][:, :1]], 1), feature_names=[*g["feature_names"], "H3K4me3"])
+    torch.save(g3, d / "g3.pt")
+    g_renamed = dict(g, feature_names=["CTCF", "H3K9me3"])
+    torch.save(g_renamed, d / "g_renamed.pt")
+    g_empty = dict(g, mask=torch.zeros_like(g["mask"]))
+    torch.save(g_empty, d / "g_empty.pt")
+
+    emb = np.load(k["emb"])
+    np.save(d / "emb_short.npy", emb[:-5])
+    nan = emb.copy()
+    nan[10:13] = np.nan
+    np.save(d / "emb_nan.npy", nan)
+    pd.read_csv(k["comp"]).drop(columns=["compartment"]).to_csv(d / "comp_nocol.csv", index=False)
+    (d / "a_file").write_text("not a folder")
+    k.update({p.stem: p for p in d.iterdir() if p.is_file()})
+    k["unwritable"] = d / "a_file" / "sub"
+    return k
+
+
+# ----------------------------------------------------------------------------
+# the table
+# ----------------------------------------------------------------------------
+@dataclass
+class Case:
+    id: str
+    script: str
+    args: tuple          # entries are literals or "{key}" looked up in the kit
+    message: str         # fragment of the one error line
+
+
+def _graph_args(mcool="{mcool}", chrom="chr21", res="25000", bws=("{bw0}", "{bw1}")):
+    return ("--mcool", mcool, "--chrom", chrom, "--res", res, "--bigwigs", *bws)
+
+
+def _comp_args(mcool="{mcool}", chrom="chr21", res="25000", bw="{bw0}"):
+    return ("--mcool", mcool, "--chrom", chrom, "--res", res, "--bigwig_orient", bw)
+
+
+CASES = [
+    # build_graph.py
+    Case("graph-missing-file", "build_graph", _graph_args(mcool="{out}/nope.mcool"), "not found"),
+    Case("graph-text-as-mcool", "build_graph", _graph_args(mcool="{text}"), "not a cooler"),
+    Case("graph-truncated-mcool", "build_graph", _graph_args(mcool="{trunc}"), "mcool"),
+    Case("graph-absent-resolution", "build_graph", _graph_args(res="10000"), "available: 25000, 50000, 100000"),
+    Case("graph-unknown-chrom", "build_graph", _graph_args(chrom="chr99"), "available: chr21"),
+    Case("graph-unbalanced", "build_graph", _graph_args(mcool="{unbalanced}"), "cooler balance"),
+    Case("graph-no-contacts", "build_graph",
+         ("--mcool", "{nocontacts}", "--chrom", "chr22", "--bigwigs", "{bw0}"), "no contacts"),
+    Case("graph-all-nan-bigwig", "build_graph", _graph_args(bws=("{bw0}", "{nan}")), "NaN"),
+    Case("graph-constant-feature", "build_graph", _graph_args(bws=("{bw0}", "{flat}")), "constant"),
+    Case("graph-bigwig-lacks-chrom", "build_graph", _graph_args(bws=("{bw0}", "{other_chrom}")), "chr1"),
+    Case("graph-res-as-text", "build_graph", _graph_args(res="25kb"), "--res"),
+    Case("graph-unwritable-out", "build_graph", _graph_args(), "cannot create output directory",),
+    # compute_compartments.py
+    Case("comp-missing-file", "compute_compartments", _comp_args(mcool="{out}/nope.mcool"), "not found"),
+    Case("comp-text-as-mcool", "compute_compartments", _comp_args(mcool="{text}"), "not a cooler"),
+    Case("comp-truncated-mcool", "compute_compartments", _comp_args(mcool="{trunc}"), "mcool"),
+    Case("comp-absent-resolution", "compute_compartments", _comp_args(res="10000"), "available: 25000"),
+    Case("comp-unknown-chrom", "compute_compartments", _comp_args(chrom="chrX"), "available: chr21"),
+    Case("comp-unbalanced", "compute_compartments", _comp_args(mcool="{unbalanced}"), "cooler balance"),
+    Case("comp-all-nan-track", "compute_compartments", _comp_args(bw="{nan}"), "NaN"),
+    Case("comp-bigwig-lacks-chrom", "compute_compartments", _comp_args(bw="{other_chrom}"), "chr1"),
+    Case("comp-res-as-text", "compute_compartments", _comp_args(res="abc"), "--res"),
+    # train_vgae.py
+    Case("train-missing-graph", "train_vgae", ("--graph", "{out}/nope.pt"), "not found"),
+    Case("train-foreign-pt", "train_vgae", ("--graph", "{foreign}"), "not a chromatin-gnn graph"),
+    Case("train-tensor-pt", "train_vgae", ("--graph", "{tensor}"), "not a chromatin-gnn graph"),
+    Case("train-malicious-pickle", "train_vgae", ("--graph", "{evil}"), "weights_only"),
+    Case("train-no-edges-after-mask", "train_vgae", ("--graph", "{g_empty}"), "edge"),
+    Case("train-negative-epochs", "train_vgae", ("--graph", "{graph}", "--epochs", "-3"), "--epochs"),
+    Case("train-unknown-device", "train_vgae", ("--graph", "{graph}", "--device", "tpu"), "device"),
+    Case("train-unwritable-outdir", "train_vgae", ("--graph", "{graph}",), "cannot create output directory"),
+    # encode_graph.py
+    Case("encode-feature-count", "encode_graph", ("--model", "{model}", "--graph", "{g3}"), "feature"),
+    Case("encode-feature-names", "encode_graph", ("--model", "{model}", "--graph", "{g_renamed}"), "H3K9me3"),
+    Case("encode-graph-as-model", "encode_graph", ("--model", "{graph}", "--graph", "{graph}"), "not a chromatin-gnn model"),
+    Case("encode-malicious-model", "encode_graph", ("--model", "{evil}", "--graph", "{graph}"), "weights_only"),
+    # visualize_embeddings.py
+    Case("viz-row-mismatch", "visualize_embeddings",
+         ("--emb", "{emb_short}", "--labels", "GM12878", "--compartments", "{comp}"), "475"),
+    Case("viz-nan-rows", "visualize_embeddings",
+         ("--emb", "{emb_nan}", "--labels", "GM12878", "--compartments", "{comp}"), "NaN"),
+    Case("viz-missing-columns", "visualize_embeddings",
+         ("--emb", "{emb}", "--labels", "GM12878", "--compartments", "{comp_nocol}"), "compartment"),
+    # compare_embeddings.py
+    Case("compare-row-mismatch", "compare_embeddings",
+         ("--emb1", "{emb}", "--emb2", "{emb_short}", "--label1", "a", "--label2", "b"), "475"),
+    Case("compare-missing-file", "compare_embeddings",
+         ("--emb1", "{emb}", "--emb2", "{out}/nope.npy", "--label1", "a", "--label2", "b"), "not found"),
+]
+
+#: where each script's output goes; "{out}" is a fresh folder per case
+OUT = {"build_graph": ("--out", "{out}/g.pt"), "compute_compartments": ("--out", "{out}/c.csv"),
+       "train_vgae": ("--outdir", "{out}/model"), "encode_graph": ("--out", "{out}/emb.npy"),
+       "visualize_embeddings": ("--prefix", "{out}/umap"), "compare_embeddings": ("--prefix", "{out}/cmp")}
+UNWRITABLE = {"build_graph": ("--out", "{unwritable}/g.pt"), "train_vgae": ("--outdir", "{unwritable}")}
+
+
+def _fill(args, kit, out):
+    table = {**{k: str(v) for k, v in kit.items()}, "bw0": str(kit["bw"][0]), "bw1": str(kit["bw"][1]),
+             "out": str(out)}
+    return [a.format(**table) if isinstance(a, str) else str(a) for a in args]
+
+
+def run_main(script: str, argv: list[str], capsys) -> subprocess.CompletedProcess:
+    """Call ``<script>.main(argv)`` in-process (imports once: the battery stays fast)."""
+    main = importlib.import_module(script).main
+    capsys.readouterr()
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse usage errors
+        rc = exc.code
+    cap = capsys.readouterr()
+    return subprocess.CompletedProcess([script, *argv], rc, cap.out, cap.err)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case, kit, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    tail = UNWRITABLE[case.script] if "unwritable" in case.id else OUT[case.script]
+    proc = run_main(case.script, _fill(case.args + tail, kit, out), capsys)
+    assert_clean_error(proc, case.message)
+    assert list(out.iterdir()) == [], f"output left behind: {list(out.iterdir())}"
+    assert not kit["marker"].exists(), "the malicious pickle's payload ran"
+
+
+@pytest.mark.parametrize("script,args", [
+    ("build_graph", _graph_args(res="10000") + ("--out", "{out}/g.pt")),
+    ("train_vgae", ("--graph", "{evil}", "--outdir", "{out}/m")),
+])
+def test_bad_input_as_a_subprocess(script, args, kit, tmp_path):
+    """The same contract holds for a real process (exit status, stderr, no files)."""
+    proc = run_script(script, *_fill(args, kit, tmp_path))
+    assert_clean_error(proc)
+    assert list(tmp_path.iterdir()) == []
+    assert not kit["marker"].exists()
+
+
+def test_debug_shows_the_traceback(kit, tmp_path):
+    proc = run_script("train_vgae", "--graph", kit["foreign"], "--outdir", tmp_path, "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_chrom_naming_mismatch_between_cooler_and_bigwig_works(kit, tmp_path):
+    proc = run_script("build_graph", *_fill(_graph_args(chrom="21", bws=("{GM_21}",)), kit, tmp_path),
+                      "--out", tmp_path / "g.pt")
+    assert proc.returncode == 0, proc.stderr
+    g = torch.load(tmp_path / "g.pt", weights_only=True)
+    assert g["x"].shape == (480, 1) and g["x"].abs().sum() > 0
+    assert "'21'" in proc.stderr or "21" in proc.stderr
+
+
+def test_malicious_pickle_is_refused_by_every_loader(kit):
+    import common
+
+    for expect in (common.GRAPH_FORMAT, common.MODEL_FORMAT):
+        with pytest.raises(common.DataError, match="weights_only"):
+            common.load_pt(kit["evil"], expect=expect)
+    assert not kit["marker"].exists()
+    # and the payload is real: unrestricted unpickling would have run it
+    torch.load(kit["evil"], weights_only=False)
+    assert kit["marker"].exists()
+    kit["marker"].unlink()
