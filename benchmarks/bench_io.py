@@ -1,0 +1,143 @@
+"""Timings for build_graph / compute_compartments and the bigWig binning, plus A/B accuracy.
+
+    python benchmarks/bench_io.py --data /tmp/simfull        # simulate_data.py output (full chr21)
+    python benchmarks/bench_io.py --data /tmp/simfull --real ../shared/data/real
+
+Prints one line per measurement. Every number comes from a function that returns it,
+so the benchmark suite can import and reuse them.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import build_graph  # noqa: E402
+import compute_compartments  # noqa: E402
+import hicio  # noqa: E402
+
+
+def warm_imports() -> None:
+    """Import what the steps import lazily, so timings exclude imports."""
+    import matplotlib.pyplot  # noqa: F401
+    import scipy.signal  # noqa: F401
+    import scipy.sparse.linalg  # noqa: F401
+    import torch  # noqa: F401
+    import torch_geometric.data  # noqa: F401
+
+
+def time_main(main, argv: list[str], *, repeat: int = 3) -> float:
+    """Best wall time (s) of ``main(argv)`` in this process, quietly; raises if it fails."""
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            rc = main([*argv, "-q"])
+        best = min(best, time.perf_counter() - t0)
+        if rc != 0:
+            raise RuntimeError(err.getvalue())
+    return best
+
+
+def step_timings(data: Path, out: Path, *, cell: str = "GM12878", chrom: str = "chr21",
+                 res: int = 25000) -> dict[str, float]:
+    """Seconds for the seed's build_graph and compute_compartments commands (after imports)."""
+    warm_imports()
+    common = ["--mcool", str(data / f"{cell}.mcool"), "--chrom", chrom, "--res", str(res)]
+    return {
+        "build_graph_s": time_main(build_graph.main, [
+            *common, "--bigwigs", str(data / f"{cell}_CTCF.bw"), str(data / f"{cell}_H3K27me3.bw"),
+            "--out", str(out / f"{cell}_{chrom}.pt")]),
+        "compute_compartments_s": time_main(compute_compartments.main, [
+            *common, "--bigwig_orient", str(data / f"{cell}_CTCF.bw"),
+            "--out", str(out / f"compartments_{chrom}.csv")]),
+    }
+
+
+def _best(fn, repeat: int = 3):
+    """Best wall time of ``fn()`` over ``repeat`` calls, and its result."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def binning_speedup(bigwig: Path, mcool: Path, *, chrom: str = "chr21", res: int = 25000) -> dict[str, float]:
+    """Vectorised :func:`hicio.bin_track` against a per-bin ``bw.stats(exact=True)`` loop, same run (best of 3)."""
+    clr = hicio.open_cooler(str(mcool), res=res)
+    bins = clr.bins()[["start", "end"]].fetch(chrom)
+    start, end = bins["start"].to_numpy(), bins["end"].to_numpy()
+    loop = lambda: np.array([bw.stats(chrom, int(s), int(e), exact=True)[0]  # noqa: E731
+                             for s, e in zip(start, end)], dtype=float)
+    with hicio.open_bigwig(bigwig) as bw:
+        t_fast, fast = _best(lambda: hicio.bin_track(bw, chrom, start, end))
+        t_slow, slow = _best(loop)
+    assert np.allclose(fast, slow, equal_nan=True)
+    return {"bins": len(start), "vectorised_s": t_fast, "loop_s": t_slow, "speedup": t_slow / t_fast}
+
+
+def planted_agreement(data: Path, out: Path, *, cells=("GM12878", "IMR90"), chrom: str = "chr21",
+                      res: int = 25000) -> dict[str, float]:
+    """Fraction of truth-unmasked bins whose A/B call matches ``truth.tsv``."""
+    truth = pd.read_csv(data / "truth.tsv", sep="\t")
+    result = {}
+    for cell in cells:
+        csv = out / f"{cell}_agreement.csv"
+        compute_compartments.main(["--mcool", str(data / f"{cell}.mcool"), "--chrom", chrom, "--res", str(res),
+                                   "--bigwig_orient", str(data / f"{cell}_CTCF.bw"), "--out", str(csv), "-q"])
+        calls = pd.read_csv(csv)["compartment"].to_numpy()
+        t = truth[f"compartment_{cell}"].to_numpy()
+        used = t != "N"
+        result[cell] = float((calls[used] == t[used]).mean())
+    return result
+
+
+def published_pc1_r(real: Path, out: Path) -> dict[str, float]:
+    """|r| between our E1 and DIADEM's published PC1 (IMR90, MSC; chr21 at 40 kb, hg19)."""
+    d = real / "03_IMR90_MSC_chr21_40kb_hg19_DIADEM"
+    ref = pd.read_csv(d / "DIADEM_precomputed_PC1_chr21_40kb.tsv", sep="\t")
+    result = {}
+    for cell in ("IMR90", "MSC"):
+        for method in compute_compartments.METHODS:
+            csv = out / f"{cell}_{method}.csv"
+            compute_compartments.main(["--mcool", str(d / f"{cell}_chr21_40kb_raw.cool"), "--chrom", "chr21",
+                                       "--res", "40000", "--method", method, "--out", str(csv), "-q"])
+            ours, theirs = pd.read_csv(csv)["E1"].to_numpy(), ref[f"PC1_{cell}_DIADEM"].to_numpy()
+            ok = np.isfinite(ours) & np.isfinite(theirs)
+            result[f"{cell}_{method}"] = abs(float(np.corrcoef(ours[ok], theirs[ok])[0, 1]))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="simulate_data.py output folder")
+    p.add_argument("--real", type=Path, help="../shared/data/real (optional)")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for k, v in step_timings(args.data, out).items():
+            print(f"{k:28s} {v:8.3f}")
+        b = binning_speedup(args.data / "GM12878_CTCF.bw", args.data / "GM12878.mcool")
+        print(f"bigwig binning ({b['bins']} bins)  vectorised {b['vectorised_s'] * 1e3:.2f} ms, "
+              f"per-bin loop {b['loop_s'] * 1e3:.1f} ms, speedup {b['speedup']:.0f}x")
+        for cell, frac in planted_agreement(args.data, out).items():
+            print(f"A/B agreement {cell:14s} {frac:8.3f}")
+        if args.real:
+            for key, r in published_pc1_r(args.real, out).items():
+                print(f"|r| E1 vs DIADEM PC1 {key:18s} {r:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Step 1: Hi-C contacts + ChIP-seq bigWigs -> one contact graph (``.pt``, docs/FORMATS.md).
+
+* Nodes: every bin of the chosen chromosome(s), in genomic order. ``mask`` marks
+  usable bins (finite balancing weight and some cis coverage); nothing is dropped.
+* Edges: undirected (both directions stored), no self-loops, intra-chromosomal
+  pixels within ``--max_dist`` between two usable bins. Weight ``log1p(balanced
+  contact)`` by default (ICE-balanced values are << 1, so this is nearly the value
+  itself), or ``log(observed / expected-at-that-distance)`` with ``--edge-transform
+  oe`` (order 1, centred on 0, distance decay removed). ``--trans`` adds
+  inter-chromosomal pixels.
+* Node features: mean signal of each bigWig per bin, NaN -> 0.
+
+Example::
+
+    python scripts/build_graph.py --mcool data/raw/GM12878.mcool --chrom chr21 --res 25000 \\
+        --bigwigs data/raw/GM12878_CTCF.bw data/raw/GM12878_H3K27me3.bw \\
+        --out data/processed/GM12878_chr21.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+import common
+import hicio
+from common import DataError
+
+log = logging.getLogger("chromatin_gnn.build_graph")
+
+EDGE_TRANSFORMS = ("log1p", "oe")
+
+
+def feature_names_from_paths(paths: Sequence[str | Path]) -> list[str]:
+    """Names for bigWig features: the file stem minus a leading ``<cell>_`` prefix.
+
+    ``GM12878_CTCF.bw`` -> ``CTCF``. When that makes two names equal, whole
+    stems are used.
+    """
+    stems = [Path(p).stem for p in paths]
+    short = [s.split("_", 1)[1] if "_" in s and s.split("_", 1)[1] else s for s in stems]
+    return short if len(set(short)) == len(short) else stems
+
+
+def cis_edges(block: hicio.CisBlock, *, max_dist: int = 5_000_000, min_contacts: float = 0.0,
+              transform: str = "log1p") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Upper-triangle edges ``(i, j, weight)`` with ``i < j`` (local bin indices).
+
+    Parameters
+    ----------
+    block
+        One chromosome's contacts.
+    max_dist
+        Longest kept distance between bin starts, in bp.
+    min_contacts
+        Smallest raw count for a pixel to become an edge.
+    transform
+        ``log1p`` (``log1p(value)``) or ``oe`` (``log(value / expected(d))``,
+        expected = mean over usable pairs at distance ``d``, zeros included).
+    """
+    if transform not in EDGE_TRANSFORMS:
+        raise DataError(f"unknown edge transform {transform!r}; choose from {', '.join(EDGE_TRANSFORMS)}")
+    i, j, v = block.i, block.j, block.value
+    mask = block.mask
+    keep = ((i != j) & mask[i] & mask[j] & (block.start[j] - block.start[i] <= max_dist)
+            & (block.count >= min_contacts) & np.isfinite(v) & (v > 0))
+    i, j, v = i[keep], j[keep], v[keep]
+    if transform == "oe":
+        exp = hicio.expected_cis(block.i, block.j, block.value, mask)
+        w = np.log(v / exp[j - i])
+    else:
+        w = np.log1p(v)
+    return i, j, w
+
+
+def trans_edges(clr, chroms: Sequence[str], offsets: Sequence[int], masks: Sequence[np.ndarray], *,
+                weight_name: str | None, min_contacts: float = 0.0,
+                transform: str = "log1p") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inter-chromosomal edges ``(src, dst, weight)`` in graph node indices.
+
+    With ``oe`` the expected value of a chromosome pair is its mean over usable
+    bin pairs (trans contacts do not decay with distance).
+    """
+    parts = []
+    for (a, ca), (b, cb) in itertools.combinations(enumerate(chroms), 2):
+        i, j, count, v = hicio.read_trans(clr, ca, cb, weight_name=weight_name)
+        keep = masks[a][i] & masks[b][j] & (count >= min_contacts) & np.isfinite(v) & (v > 0)
+        i, j, v = i[keep], j[keep], v[keep]
+        if transform == "oe":
+            exp = v.sum() / max(masks[a].sum() * masks[b].sum(), 1)
+            w = np.log(v / exp)
+        else:
+            w = np.log1p(v)
+        parts.append((i + offsets[a], j + offsets[b], w))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return tuple(np.concatenate(p) for p in zip(*parts))  # type: ignore[return-value]
+
+
+def node_features(tracks: np.ndarray, mask: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """NaN -> 0 feature matrix; error on a feature with no value on usable bins, warn on a constant one."""
+    usable = tracks[mask]
+    for k, name in enumerate(names):
+        col = usable[:, k][np.isfinite(usable[:, k])]
+        if not len(col):
+            raise DataError(f"feature {name!r} is NaN on every usable bin; "
+                            "pass a bigWig with signal on this chromosome")
+        if np.ptp(col) == 0:
+            log.warning("feature %r is constant (%g) over the usable bins; it carries no information",
+                        name, col[0])
+    return np.nan_to_num(tracks, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_names: Sequence[str], *,
+                max_dist: int = 5_000_000, min_contacts: float = 0.0, edge_transform: str = "log1p",
+                trans: Callable[[np.ndarray, list[np.ndarray]], tuple] | None = None) -> dict:
+    """Assemble the graph dict of docs/FORMATS.md (without ``provenance``).
+
+    Parameters
+    ----------
+    blocks
+        One :class:`hicio.CisBlock` per chromosome, in genome order. May be a
+        generator: a block's pixels are released once its edges are taken, so
+        one chromosome's pixels are in memory at a time.
+    features
+        ``[N, F]`` node features over the concatenated bins (NaN allowed: set to 0).
+    feature_names
+        One name per feature column.
+    max_dist, min_contacts, edge_transform
+        See :func:`cis_edges`.
+    trans
+        With several chromosomes, called as ``trans(offsets, masks)`` for further
+        ``(src, dst, weight)`` edges in node indices (see :func:`trans_edges`).
+
+    Returns
+    -------
+    dict
+        ``edge_index`` holds both directions of every edge, sorted by (source, target).
+    """
+    import torch
+
+    parts, meta, offset = [], [], 0
+    for b in blocks:
+        s, d, w = cis_edges(b, max_dist=max_dist, min_contacts=min_contacts, transform=edge_transform)
+        parts.append((s + offset, d + offset, w.astype(np.float32)))
+        meta.append((b.chrom, b.n, b.mask, b.start, b.end, b.res))
+        offset += b.n
+    chroms, sizes, masks, starts, ends, res = zip(*meta)
+    if trans is not None and len(chroms) > 1:
+        parts.append(trans(np.cumsum([0, *sizes]), list(masks)))
+    src, dst, w = (np.concatenate(p) for p in zip(*parts))
+    del parts
+    ei = np.stack([np.concatenate([src, dst]), np.concatenate([dst, src])])
+    order = np.argsort(ei[0] * offset + ei[1])
+    mask = np.concatenate(masks)
+    x = node_features(np.asarray(features, dtype=float), mask, feature_names)
+    return {
+        "format": common.GRAPH_FORMAT, "format_version": common.FORMAT_VERSION,
+        "x": torch.as_tensor(x, dtype=torch.float32),
+        "feature_names": list(feature_names),
+        "edge_index": torch.as_tensor(ei[:, order], dtype=torch.long),
+        "edge_weight": torch.as_tensor(np.concatenate([w, w])[order], dtype=torch.float32),
+        "mask": torch.as_tensor(mask, dtype=torch.bool),
+        "chroms": list(chroms),
+        "chrom_id": torch.as_tensor(np.repeat(np.arange(len(chroms)), sizes), dtype=torch.long),
+        "start": torch.as_tensor(np.concatenate(starts), dtype=torch.long),
+        "end": torch.as_tensor(np.concatenate(ends), dtype=torch.long),
+        "resolution": int(res[0]),
+        "edge_transform": edge_transform,
+    }
+
+
+def build_parser() -> common.ArgumentParser:
+    p = common.ArgumentParser(prog="build_graph.py", description=__doc__.split("\n\n")[0])
+    hicio.add_cooler_args(p)
+    g = p.add_argument_group("graph")
+    g.add_argument("--bigwigs", nargs="+", required=True, metavar="BW",
+                   help="bigWig tracks, one node feature each")
+    g.add_argument("--feature-names", "--feature_names", dest="feature_names", nargs="+",
+                   metavar="NAME", help="names for the features [file stem without '<cell>_']")
+    g.add_argument("--max-dist", "--max_dist", dest="max_dist", type=hicio.positive_int,
+                   default=5_000_000, metavar="BP", help="longest contact kept as an edge")
+    g.add_argument("--min-contacts", "--min_contacts", dest="min_contacts", type=float, default=0.0,
+                   metavar="N", help="smallest raw count for a pixel to become an edge")
+    g.add_argument("--edge-transform", "--edge_transform", dest="edge_transform",
+                   choices=EDGE_TRANSFORMS, default="log1p",
+                   help="edge weight: log1p(balanced value) or log observed/expected by distance")
+    g.add_argument("--trans", action="store_true",
+                   help="also add inter-chromosomal edges (with several chromosomes)")
+    p.add_argument("--out", required=True, metavar="PT", help="output graph (.pt)")
+    return p
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.feature_names and len(args.feature_names) != len(args.bigwigs):
+        raise DataError(f"{len(args.feature_names)} --feature-names for {len(args.bigwigs)} --bigwigs; "
+                        "give one name per bigWig")
+    names = args.feature_names or feature_names_from_paths(args.bigwigs)
+    for path in args.bigwigs:
+        with hicio.open_bigwig(path):
+            pass
+    clr, chroms, weight_name = hicio.open_hic(args)
+    out = Path(args.out)
+    common.ensure_writable_dir(out.parent)
+    all_mode = [c.lower() for c in args.chrom] == ["all"]
+    tracks = hicio.read_tracks(args.bigwigs, hicio.bin_table(clr, chroms), allow_missing=all_mode)
+    blocks = (hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
+              for c in tqdm(chroms, desc="contacts", unit="chrom",
+                            disable=common.progress_disabled() or len(chroms) < 2))
+    trans = (functools.partial(trans_edges, clr, chroms, weight_name=weight_name,
+                               min_contacts=args.min_contacts, transform=args.edge_transform)
+             if args.trans else None)
+    graph = build_graph(blocks, tracks, names, max_dist=args.max_dist, min_contacts=args.min_contacts,
+                        edge_transform=args.edge_transform, trans=trans)
+    graph["provenance"] = common.provenance(args, inputs=[args.mcool, *args.bigwigs],
+                                            cooler=hicio.cooler_uri(clr), chroms=chroms)
+    common.save_pt(out, graph)
+    n, m = graph["mask"].numel(), int((~graph["mask"]).sum())
+    log.info("graph %s: %d nodes (%d masked), %d undirected edges, features %s, edge weight %s",
+             out, n, m, graph["edge_index"].shape[1] // 2, ", ".join(names), args.edge_transform)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return common.run_cli(_run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

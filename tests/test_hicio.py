@@ -1,0 +1,173 @@
+"""hicio: opening coolers, reading cis pixels, binning bigWigs."""
+from __future__ import annotations
+
+import logging
+
+import cooler
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import hicio
+import synth_hic
+from common import DataError
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return synth_hic.make_inputs(tmp_path_factory.mktemp("hicio"))
+
+
+@pytest.mark.parametrize("uri,res,binsize", [
+    ("good.mcool", 25000, 25000), ("good.mcool", 50000, 50000),
+    ("good.mcool::resolutions/50000", None, 50000), ("good.mcool::/resolutions/25000", 25000, 25000),
+    ("raw.cool", 25000, 25000), ("raw.cool", None, 25000),
+])
+def test_open_cooler_forms(files, uri, res, binsize):
+    clr = hicio.open_cooler(str(files["mcool"].parent / uri), res=res)
+    assert clr.binsize == binsize
+    assert hicio.cooler_uri(clr).endswith("" if uri == "raw.cool" else f"resolutions/{binsize}")
+
+
+@pytest.mark.parametrize("uri,res,fragment", [
+    ("good.mcool", None, "choose one with --res (available: 25000, 50000)"),
+    ("raw.cool", 50000, "has resolution 25000 bp, not --res 50000"),
+    ("good.mcool::resolutions/10000", None, "available: /resolutions/25000, /resolutions/50000"),
+    ("text.mcool", 25000, "not a cooler file"),
+    ("truncated.mcool", 25000, "truncated or corrupt"),
+])
+def test_open_cooler_errors(files, uri, res, fragment):
+    with pytest.raises(DataError) as exc:
+        hicio.open_cooler(str(files["mcool"].parent / uri), res=res)
+    assert fragment in str(exc.value)
+
+
+def test_select_chroms_all_autosomes_and_aliases(tmp_path):
+    m = {c: np.eye(3, dtype=int) * 5 for c in ("1", "2", "X", "MT")}
+    clr = cooler.Cooler(str(synth_hic.write_cooler(tmp_path / "g.cool", m, balance=False)))
+    assert hicio.select_chroms(clr, ["all"]) == ["1", "2"]
+    assert hicio.select_chroms(clr, ["chr2", "chr1", "1"]) == ["1", "2"]  # genome order, deduplicated
+    with pytest.raises(DataError, match="'chr7' not found .* available: 1, 2, X, MT"):
+        hicio.select_chroms(clr, ["chr7"])
+
+
+@pytest.mark.parametrize("weight_name", ["weight", "KR"])
+def test_read_cis_matches_cooler_balanced_matrix(tmp_path, weight_name):
+    rng = np.random.default_rng(0)
+    a = rng.poisson(5, (30, 30))
+    a = np.triu(a) + np.triu(a, 1).T
+    path = synth_hic.write_cooler(tmp_path / "m.cool", {"chr1": a, "chr2": a[:7, :7]}, res=10,
+                                  lengths={"chr1": 295, "chr2": 70}, weight_name=weight_name)
+    clr = cooler.Cooler(str(path))
+    block = hicio.read_cis(clr, "chr1", weight_name=weight_name)
+    assert block.n == 30 and block.end[-1] == 295 and block.res == 10
+    assert np.all(block.i <= block.j)
+    dense = np.zeros((30, 30))
+    dense[block.i, block.j] = block.value
+    dense = dense + np.triu(dense, 1).T
+    expected = clr.matrix(balance=weight_name).fetch("chr1")
+    np.testing.assert_allclose(dense, np.nan_to_num(expected), rtol=1e-10)
+    np.testing.assert_array_equal(block.coverage, a.sum(axis=1))
+
+
+def test_expected_cis_matches_brute_force():
+    rng = np.random.default_rng(1)
+    a = np.triu(rng.poisson(3, (25, 25)).astype(float))
+    valid = rng.random(25) > 0.2
+    i, j = np.nonzero(a)
+    exp = hicio.expected_cis(i, j, a[i, j], valid)
+    for d in (0, 1, 5, 24):
+        k = np.arange(25 - d)
+        ok = valid[k] & valid[k + d]
+        assert exp[d] == pytest.approx(a[k[ok], k[ok] + d].mean()) if ok.any() else np.isnan(exp[d])
+
+
+def _per_bin_loop(bw, chrom, start, end):
+    length = bw.chroms()[chrom]
+    return np.array([bw.stats(chrom, int(s), int(min(e, length)), exact=True)[0] if s < length else None
+                     for s, e in zip(start, end)], dtype=float)
+
+
+@settings(max_examples=25, deadline=None)
+@given(res=st.integers(1, 400), n_full=st.integers(0, 40), tail=st.integers(0, 399),
+       step=st.integers(1, 60), bw_cut=st.integers(0, 300), seed=st.integers(0, 10),
+       chunk=st.sampled_from([7, 1000, 50_000_000]))
+def test_bin_track_aligns_with_per_bin_stats(tmp_path_factory, res, n_full, tail, step, bw_cut, seed, chunk):
+    """Any length/resolution, a last bin shorter than res, a bigWig chromosome shorter than the cooler's."""
+    tail %= res
+    length = n_full * res + tail
+    if length == 0:
+        return
+    start = np.arange(0, length, res, dtype=np.int64)
+    end = np.minimum(start + res, length)
+    bw_len = max(1, length - bw_cut)
+    vals = np.random.default_rng(seed).normal(size=-(-bw_len // step))
+    path = tmp_path_factory.mktemp("bw") / "t.bw"
+    pos = np.arange(len(vals)) * step
+    keep = np.arange(len(vals)) % 7 != 3  # gaps: uncovered stretches
+    import pyBigWig
+
+    bw = pyBigWig.open(str(path), "w")
+    bw.addHeader([("c", bw_len)])
+    if keep.any():
+        bw.addEntries(["c"] * int(keep.sum()), pos[keep].tolist(),
+                      ends=np.minimum(pos + step, bw_len)[keep].tolist(), values=vals[keep].tolist())
+    bw.close()
+    with hicio.open_bigwig(path) as bw:
+        got = hicio.bin_track(bw, "c", start, end, chunk_bp=chunk)
+        want = _per_bin_loop(bw, "c", start, end)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_bin_track_skips_nan_intervals(tmp_path):
+    path = synth_hic.write_bigwig(tmp_path / "n.bw", {"c": [1.0, np.nan, 3.0, np.nan]}, step=10)
+    with hicio.open_bigwig(path) as bw:
+        got = hicio.bin_track(bw, "c", np.array([0, 15, 30]), np.array([15, 30, 40]))
+    np.testing.assert_allclose(got, [1.0, 3.0, np.nan])
+
+
+def test_read_tracks_resolves_chr_prefix_and_logs(files, caplog):
+    bins = pd.DataFrame({"chrom": "chr21", "start": np.arange(0, 1_500_000, 25_000)})
+    bins["end"] = bins["start"] + 25_000
+    with caplog.at_level(logging.INFO, logger="chromatin_gnn"):
+        x = hicio.read_tracks([files["bw"], files["bw_21"]], bins)
+    assert x.shape == (60, 2) and np.isfinite(x).all()
+    np.testing.assert_allclose(x[:, 0], -x[:, 1])
+    np.testing.assert_allclose(x[:, 0], files["labels"] + 0.5)
+    assert "'chr21' is called '21'" in caplog.text
+
+
+@pytest.mark.parametrize("key,fragment", [
+    ("bw_nan", "has no data (all NaN or empty)"), ("bw_chr1", "'chr21' not found in bigWig"),
+    ("notbw", "not a bigWig file"), ("missing", "bigWig file not found"),
+])
+def test_read_tracks_errors(files, key, fragment):
+    bins = pd.DataFrame({"chrom": ["chr21"], "start": [0], "end": [25_000]})
+    with pytest.raises(DataError) as exc:
+        hicio.read_tracks([files[key]], bins)
+    assert fragment in str(exc.value)
+
+
+def test_read_tracks_allow_missing_leaves_nan(files, caplog):
+    bins = pd.DataFrame({"chrom": ["chr21", "chr9"], "start": [0, 0], "end": [25_000, 25_000]})
+    with caplog.at_level(logging.WARNING, logger="chromatin_gnn"):
+        x = hicio.read_tracks([files["bw"]], bins, allow_missing=True)
+    assert np.isfinite(x[0, 0]) and np.isnan(x[1, 0]) and "'chr9' not found" in caplog.text
+
+
+def test_read_cis_empty_chromosome(files):
+    clr = hicio.open_cooler(str(files["mcool"]), res=25000)
+    with pytest.raises(DataError, match="chr22 has no contacts"):
+        hicio.read_cis(clr, "chr22")
+    block = hicio.read_cis(clr, "chr22", allow_empty=True)
+    assert block.n == 20 and not block.mask.any()
+
+
+def test_positive_int_parses_separators():
+    assert hicio.positive_int("25,000") == hicio.positive_int("25_000") == 25000
+    assert hicio.nonneg_int("0") == 0
+    for bad in ("abc", "0", "-5", "2.5"):
+        with pytest.raises(Exception, match="positive integer"):
+            hicio.positive_int(bad)
+
