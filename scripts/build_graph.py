@@ -105,8 +105,14 @@ def trans_edges(clr, chroms: Sequence[str], offsets: Sequence[int], masks: Seque
     return tuple(np.concatenate(p) for p in zip(*parts))  # type: ignore[return-value]
 
 
-def node_features(tracks: np.ndarray, mask: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """NaN -> 0 feature matrix; error on a feature with no value on usable bins, warn on a constant one."""
+def node_features(tracks: np.ndarray, mask: np.ndarray, names: Sequence[str], *,
+                  allow_constant: bool = False) -> np.ndarray:
+    """NaN -> 0 feature matrix; error on a feature with no value on usable bins or a constant one.
+
+    A constant track (all zeros, say) almost always means the wrong file or an
+    empty chromosome in it; after BatchNorm it is a column of zeros. With
+    ``allow_constant`` it is kept with a warning.
+    """
     usable = tracks[mask]
     for k, name in enumerate(names):
         col = usable[:, k][np.isfinite(usable[:, k])]
@@ -114,6 +120,9 @@ def node_features(tracks: np.ndarray, mask: np.ndarray, names: Sequence[str]) ->
             raise DataError(f"feature {name!r} is NaN on every usable bin; "
                             "pass a bigWig with signal on this chromosome")
         if np.ptp(col) == 0:
+            if not allow_constant:
+                raise DataError(f"feature {name!r} is constant ({col[0]:g}) over the usable bins, so it "
+                                "carries no information; check the bigWig, or pass --allow-constant-features")
             log.warning("feature %r is constant (%g) over the usable bins; it carries no information",
                         name, col[0])
     return np.nan_to_num(tracks, nan=0.0, posinf=0.0, neginf=0.0)
@@ -121,7 +130,8 @@ def node_features(tracks: np.ndarray, mask: np.ndarray, names: Sequence[str]) ->
 
 def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_names: Sequence[str], *,
                 max_dist: int = 5_000_000, min_contacts: float = 0.0, edge_transform: str = "log1p",
-                trans: Callable[[np.ndarray, list[np.ndarray]], tuple] | None = None) -> dict:
+                trans: Callable[[np.ndarray, list[np.ndarray]], tuple] | None = None,
+                allow_constant: bool = False) -> dict:
     """Assemble the graph dict of docs/FORMATS.md (without ``provenance``).
 
     Parameters
@@ -161,7 +171,7 @@ def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_
     ei = np.stack([np.concatenate([src, dst]), np.concatenate([dst, src])])
     order = np.argsort(ei[0] * offset + ei[1])
     mask = np.concatenate(masks)
-    x = node_features(np.asarray(features, dtype=float), mask, feature_names)
+    x = node_features(np.asarray(features, dtype=float), mask, feature_names, allow_constant=allow_constant)
     return {
         "format": common.GRAPH_FORMAT, "format_version": common.FORMAT_VERSION,
         "x": torch.as_tensor(x, dtype=torch.float32),
@@ -193,6 +203,8 @@ def build_parser() -> common.ArgumentParser:
     g.add_argument("--edge-transform", "--edge_transform", dest="edge_transform",
                    choices=EDGE_TRANSFORMS, default="log1p",
                    help="edge weight: log1p(balanced value) or log observed/expected by distance")
+    g.add_argument("--allow-constant-features", action="store_true",
+                   help="keep a feature that is constant over the usable bins (warn instead of failing)")
     g.add_argument("--trans", action="store_true",
                    help="also add inter-chromosomal edges (with several chromosomes)")
     p.add_argument("--out", required=True, metavar="PT", help="output graph (.pt)")
@@ -219,7 +231,8 @@ def _run(args: argparse.Namespace) -> None:
                                min_contacts=args.min_contacts, transform=args.edge_transform)
              if args.trans else None)
     graph = build_graph(blocks, tracks, names, max_dist=args.max_dist, min_contacts=args.min_contacts,
-                        edge_transform=args.edge_transform, trans=trans)
+                        edge_transform=args.edge_transform, trans=trans,
+                        allow_constant=args.allow_constant_features)
     graph["provenance"] = common.provenance(args, inputs=[args.mcool, *args.bigwigs],
                                             cooler=hicio.cooler_uri(clr), chroms=chroms)
     common.save_pt(out, graph)

@@ -118,11 +118,14 @@ def test_cli_chr_naming_mismatch_works_and_is_logged(files, tmp_path, capsys):
     assert g["provenance"]["parameters"]["max_dist"] == 500_000
 
 
-def test_cli_warns_on_constant_feature(files, tmp_path, capsys):
+def test_cli_constant_feature_fails_unless_allowed(files, tmp_path, capsys):
     const = synth_hic.write_bigwig(tmp_path / "c_flat.bw", {"chr21": np.ones(60)}, step=25_000)
-    proc = synth_hic.run_main(build_graph.main, [
-        "--mcool", str(files["mcool"]), "--chrom", "chr21", "--res", "25000",
-        "--bigwigs", str(const), "--out", str(tmp_path / "g.pt")], capsys)
+    argv = ["--mcool", str(files["mcool"]), "--chrom", "chr21", "--res", "25000",
+            "--bigwigs", str(const), "--out", str(tmp_path / "g.pt")]
+    proc = synth_hic.run_main(build_graph.main, argv, capsys)
+    assert proc.returncode != 0 and "--allow-constant-features" in proc.stderr
+    assert not (tmp_path / "g.pt").exists()
+    proc = synth_hic.run_main(build_graph.main, [*argv, "--allow-constant-features"], capsys)
     assert proc.returncode == 0 and "feature 'flat' is constant" in proc.stderr
 
 
