@@ -74,6 +74,23 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_DATA, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def arg_type(convert: Callable[[str], Any], ok: Callable[[Any], bool], wanted: str) -> Callable[[str], Any]:
+    """An argparse ``type``: ``convert`` the text, accept it where ``ok``, else say what is ``wanted``.
+
+    ``arg_type(float, lambda v: 0 < v < 1, "a number between 0 and 1")`` gives
+    ``error: argument --val-frac: must be a number between 0 and 1, got 1.5``.
+    """
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+    return parse
+
+
 def setup_logging(*, verbose: bool = False, quiet: bool = False) -> None:
     """Send the project's log to stderr at the requested level."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO

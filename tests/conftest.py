@@ -58,3 +58,64 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *fragments: str) -> st
     for frag in fragments:
         assert frag in errors[0], f"{frag!r} not in {errors[0]!r}"
     return errors[0]
+
+
+# ----------------------------------------------------------------------------
+# toy contact graph in the graph .pt format (model / train / encode tests)
+# ----------------------------------------------------------------------------
+def toy_graph(n: int = 120, *, n_masked: int = 12, feature_names=("CTCF", "H3K27me3"),
+              seed: int = 0, max_dist: int = 30, block: int = 10, res: int = 25_000) -> dict:
+    """A graph dict per docs/FORMATS.md: distance decay x A/B checkerboard, first bins masked.
+
+    Compartments alternate every ``block`` bins (A first); H3K27me3 is high in B.
+    Masked bins keep their edges here so that consumers must drop them.
+    """
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    s = np.where((np.arange(n) // block) % 2 == 0, 1.0, -1.0)
+    i, j = np.triu_indices(n, 1)
+    near = (j - i) <= max_dist
+    i, j = i[near], j[near]
+    p = np.clip(0.9 * (j - i) ** -0.6 * (1 + 0.7 * s[i] * s[j]), 0, 1)
+    hit = rng.random(p.size) < p
+    i, j, w = i[hit], j[hit], np.log1p(p[hit] * rng.gamma(4, 0.25, hit.sum()))
+    x = np.stack([rng.gamma(2.0, 1.0, n), 2 + 3 * (s < 0) + rng.normal(0, 0.5, n)], 1)
+    x = np.concatenate([x, rng.normal(size=(n, max(0, len(feature_names) - 2)))], 1)[:, :len(feature_names)]
+    mask = np.arange(n) >= n_masked
+    x[~mask] = 0
+    start = np.arange(n, dtype=np.int64) * res
+    return {"format": "chromatin-gnn/graph", "format_version": 1,
+            "x": torch.tensor(x, dtype=torch.float32), "feature_names": list(feature_names),
+            "edge_index": torch.tensor(np.r_[[np.r_[i, j]], [np.r_[j, i]]], dtype=torch.long),
+            "edge_weight": torch.tensor(np.r_[w, w], dtype=torch.float32),
+            "mask": torch.tensor(mask), "chroms": ["chr21"], "chrom_id": torch.zeros(n, dtype=torch.long),
+            "start": torch.tensor(start), "end": torch.tensor(start + res), "resolution": res,
+            "edge_transform": "log1p", "provenance": {}}
+
+
+def call_main(main, *args: str) -> subprocess.CompletedProcess:
+    """Run a step's ``main(argv)`` in this process (no interpreter start-up), capturing its output.
+
+    Returns a ``CompletedProcess`` so :func:`assert_clean_error` applies unchanged.
+    """
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            rc = main([*map(str, args)])
+        except SystemExit as exc:  # argparse errors
+            rc = exc.code
+    return subprocess.CompletedProcess(["main", *map(str, args)], rc, out.getvalue(), err.getvalue())
+
+
+class PickleBomb:
+    """Unpickling this creates ``marker``: safe (``weights_only``) loading must refuse it."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))

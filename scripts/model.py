@@ -1,0 +1,353 @@
+"""The VGAE shared by ``train_vgae.py`` and ``encode_graph.py``.
+
+Encoder, as in the seed::
+
+    x -> BatchNorm1d -> GCNConv(hidden) -> ReLU -> Dropout -> GCNConv(latent) = mu
+                                                         \\-> GCNConv(latent) = log sigma
+
+Unlike the seed's published code, the convolutions use the graph's edge weights
+(``use_edge_weight=False`` is the ablation). Two decoders score a bin pair (i, j):
+
+* ``inner``: ``z_i . z_j`` (the seed's);
+* ``distance``: ``z_i . z_j + b[bucket(|i - j|)]`` with one learned bias per
+  log-spaced genomic-distance bucket (plus one for distances beyond the longest
+  training link and one for trans pairs), so that the distance decay of Hi-C
+  contacts is explained by ``b`` and the embedding is free to encode what
+  distance does not.
+
+For speed the GCN layers run on a normalised adjacency built once per edge set
+(:func:`gcn_adjacency`); the numbers are those of ``GCNConv`` on ``edge_index``.
+A checkpoint's ``hparams`` rebuild the same model with :func:`build_model`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+import common
+
+log = logging.getLogger("chromatin_gnn.model")
+
+#: Same as torch_geometric's VGAE: keeps exp(log sigma) finite.
+MAX_LOGSTD = 10.0
+DECODERS = ("inner", "distance")
+#: Up to this many nodes the inner product goes through the dense Gram matrix ``z z^T``.
+GRAM_MAX_NODES = 4096
+
+
+# ----------------------------------------------------------------------------
+# devices and graphs
+# ----------------------------------------------------------------------------
+def resolve_device(name: str) -> torch.device:
+    """Turn ``auto``/``cpu``/``cuda``/``cuda:N`` into a device, or raise :class:`common.DataError`."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise common.DataError(f"--device {name} requested but CUDA is not available "
+                                   f"(torch {torch.__version__}); use --device cpu or auto")
+        if name != "cuda" and int(name[5:]) >= torch.cuda.device_count():
+            raise common.DataError(f"--device {name}: only {torch.cuda.device_count()} CUDA "
+                                   "device(s) present; pick an existing index")
+        return torch.device(name)
+    raise common.DataError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+def add_device_args(parser) -> None:
+    """Add ``--device`` and ``--threads`` (shared by train_vgae.py and encode_graph.py)."""
+    parser.add_argument("--device", default="auto",
+                        help="auto (cuda when available, else cpu), cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=common.arg_type(int, lambda v: v >= 0, "a non-negative integer"),
+                        default=1, help="CPU threads for torch (0: torch's default); a fixed count keeps "
+                                        "CPU results identical across machines")
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """Run torch on ``n`` CPU threads inside the block (0: keep torch's setting), then restore it.
+
+    One thread is the default of the command-line tools: results then do not depend
+    on the machine's core count, and on a busy shared CPU torch's thread pool makes
+    the many small operations of a chromosome-sized graph several times slower.
+    """
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def prepare_graph(g: dict[str, Any], *, use_edge_weight: bool = True,
+                  source: str = "graph") -> Data:
+    """Graph dict -> PyG ``Data`` whose edges avoid masked bins and self-loops.
+
+    Masked bins keep their node (every bin gets an embedding) but lose every edge,
+    so they take no part in message passing or in link prediction. With
+    ``use_edge_weight`` the kept weights are checked (finite), negative ones (log O/E)
+    set to 0, and all divided by their mean. ``data.pos`` is the bin index along the
+    genome (used for genomic distance).
+    """
+    data = common.graph_to_data(g)
+    del data.edge_attr
+    ei, w, mask = data.edge_index, data.edge_weight, data.mask
+    keep = (ei[0] != ei[1]) & mask[ei[0]] & mask[ei[1]]
+    data.edge_index, data.edge_weight = ei[:, keep], w[keep]
+    if use_edge_weight and data.edge_weight.numel():
+        w = data.edge_weight
+        if not torch.isfinite(w).all():
+            raise common.DataError(f"{source}: edge weights contain NaN or inf; rebuild the graph "
+                                   "with build_graph.py or pass --no-edge-weight")
+        if bool((w < 0).any()):
+            # log O/E weights are negative for contacts below expectation; GCN needs
+            # non-negative weights, so those contacts pass no message (but stay links).
+            log.warning("%s: %d of %d edge weights are negative (edge_transform %r); they are set "
+                        "to 0 for message passing (--no-edge-weight ignores weights altogether)",
+                        source, int((w < 0).sum()), w.numel(), g.get("edge_transform", "?"))
+            data.edge_weight = w = w.clamp(min=0)
+        # Relative contact strength (mean 1): GCN adds self-loops of weight 1, and raw
+        # log1p(balanced) values of ~1e-3 would leave a bin's neighbours almost no say.
+        # Per graph, so the balancing convention or depth of a second cell line does not
+        # change the scale either.
+        if float(w.mean()) > 0:
+            data.edge_weight = w / w.mean()
+    log.debug("%s: %d nodes (%d masked), %d directed edges kept of %d", source, data.num_nodes,
+              int((~mask).sum()), data.edge_index.size(1), ei.size(1))
+    return data
+
+
+def distance_bucket(pairs: Tensor, pos: Tensor, chrom: Tensor, n_buckets: int, max_bins: int) -> Tensor:
+    """Genomic-distance bucket of each pair.
+
+    Cis distances ``1 .. max_bins`` (in bins; ``max_bins`` = the longest training
+    link) fall into ``n_buckets - 2`` log-spaced buckets, so their top edge sits
+    exactly at the graph's own distance cut-off; bucket ``n_buckets - 2`` holds
+    longer cis distances and bucket ``n_buckets - 1`` trans pairs.
+
+    Parameters
+    ----------
+    pairs
+        int64 ``[2, P]`` node indices.
+    pos, chrom
+        Bin index along the genome and chromosome id of every node.
+    n_buckets
+        Total number of buckets (at least 3).
+    max_bins
+        Longest cis distance, in bins, that gets log-spaced buckets.
+    """
+    i, j = pairs
+    d = (pos[i] - pos[j]).abs().clamp(min=1)
+    n_cis = n_buckets - 2
+    b = (torch.log(d.double()) / np.log(max_bins + 1) * n_cis).long().clamp(max=n_cis - 1)
+    b = torch.where(d > max_bins, n_cis, b)
+    return torch.where(chrom[i] == chrom[j], b, n_buckets - 1)
+
+
+# ----------------------------------------------------------------------------
+# the network
+# ----------------------------------------------------------------------------
+def gcn_adjacency(edge_index: Tensor, edge_weight: Tensor | None, num_nodes: int) -> Tensor:
+    """GCN's normalised adjacency ``D^-1/2 (A + I) D^-1/2`` as a sparse CSR matrix.
+
+    Uses torch_geometric's own ``gcn_norm``, so ``GCNConv(normalize=False)`` on this
+    matrix computes exactly what ``GCNConv`` computes on ``(edge_index, edge_weight)``.
+    Built once per edge set instead of once per layer and epoch.
+    """
+    ei, w = gcn_norm(edge_index, edge_weight, num_nodes, add_self_loops=True)
+    coo = torch.sparse_coo_tensor(ei.flip(0), w, (num_nodes, num_nodes), check_invariants=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return coo.coalesce().to_sparse_csr()
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``adj @ x`` for a symmetric ``adj``: the backward pass reuses ``adj`` (= ``adj.T``).
+
+    torch's generic sparse backward transposes the matrix on every call, which
+    costs ~20x the forward product on a chr21 graph.
+    """
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:  # noqa: D102
+        ctx.adj = adj
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, Tensor]:  # noqa: D102
+        return None, ctx.adj @ grad
+
+
+class _GCNConv(GCNConv):
+    """``GCNConv`` over a precomputed symmetric normalised adjacency (:func:`gcn_adjacency`)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, normalize=False, add_self_loops=False)
+
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
+        return _SymmetricSpMM.apply(adj_t, x)
+
+
+class Encoder(nn.Module):
+    """BatchNorm -> GCNConv -> ReLU -> Dropout -> two GCNConv heads (mu, log sigma).
+
+    ``forward`` takes the normalised adjacency from :func:`gcn_adjacency`.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 64, latent: int = 32, *,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        # Full-batch training shows BatchNorm the same batch every epoch: a cumulative
+        # average (momentum=None) makes the running statistics, used in eval mode and
+        # by encode_graph --bn frozen, exactly the training graph's from epoch 1.
+        self.bn = nn.BatchNorm1d(in_channels, momentum=None)
+        self.conv = _GCNConv(in_channels, hidden)
+        self.drop = nn.Dropout(dropout)
+        self.conv_mu = _GCNConv(hidden, latent)
+        self.conv_logstd = _GCNConv(hidden, latent)
+
+    def normalise(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """BatchNorm whose training statistics come from usable bins (``mask``) only.
+
+        Masked bins (unmappable, often all-zero signal) would otherwise drag the
+        mean and inflate the variance; they are still normalised, with the same
+        statistics, so that every bin gets an embedding.
+        """
+        bn = self.bn
+        if not bn.training or mask is None or bool(mask.all()):
+            return bn(x)
+        xm = x[mask]
+        bn(xm)  # updates the running statistics from usable bins only
+        return F.batch_norm(x, xm.mean(0), xm.var(0, unbiased=False), bn.weight, bn.bias,
+                            training=False, eps=bn.eps)
+
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = self.drop(F.relu(self.conv(self.normalise(x, mask), adj)))
+        return self.conv_mu(h, adj), self.conv_logstd(h, adj).clamp(max=MAX_LOGSTD)
+
+
+class InnerProductDecoder(nn.Module):
+    """``logit(i, j) = z_i . z_j`` (the seed's decoder)."""
+
+    def forward(self, z: Tensor, pairs: Tensor, pos: Tensor, chrom: Tensor) -> Tensor:  # noqa: ARG002
+        n = z.size(0)
+        if n <= GRAM_MAX_NODES:  # one small matmul beats gathering 2 x pairs rows of z
+            return (z @ z.T).view(-1)[pairs[0] * n + pairs[1]]
+        return (z[pairs[0]] * z[pairs[1]]).sum(-1)
+
+
+class DistanceDecoder(InnerProductDecoder):
+    """``logit(i, j) = z_i . z_j + b[distance bucket of (i, j)]`` (see :func:`distance_bucket`)."""
+
+    def __init__(self, n_buckets: int = 64, max_bins: int = 200) -> None:
+        super().__init__()
+        if n_buckets < 3 or max_bins < 1:
+            raise common.DataError(f"distance decoder needs n_dist_buckets >= 3 and max_link_bins >= 1, "
+                                   f"got {n_buckets} and {max_bins}")
+        self.n_buckets, self.max_bins = n_buckets, max_bins
+        self.bias = nn.Parameter(torch.zeros(n_buckets))
+
+    def buckets(self, pairs: Tensor, pos: Tensor, chrom: Tensor) -> Tensor:
+        return distance_bucket(pairs, pos, chrom, self.n_buckets, self.max_bins)
+
+    @torch.no_grad()
+    def init_bias(self, pos_buckets: Tensor, neg_buckets: Tensor) -> None:
+        """Start from the distance-only model: ``b = log((links + 1) / (non-links + 1))`` per bucket.
+
+        Learning ``b`` from zero takes hundreds of epochs (never-linked distances
+        need ``b`` around -10); starting from the training data's log odds lets the
+        epochs go to the embedding.
+        """
+        count = [torch.bincount(b, minlength=self.n_buckets).double() for b in (pos_buckets, neg_buckets)]
+        self.bias.copy_(torch.log((count[0] + 1) / (count[1] + 1)).to(self.bias))
+
+    def forward(self, z: Tensor, pairs: Tensor, pos: Tensor, chrom: Tensor) -> Tensor:
+        return super().forward(z, pairs, pos, chrom) + self.bias[self.buckets(pairs, pos, chrom)]
+
+
+class VGAE(nn.Module):
+    """Encoder + decoder + the VGAE loss, rebuilt from ``hparams`` by :func:`build_model`."""
+
+    def __init__(self, *, in_channels: int, hidden: int = 64, latent: int = 32,
+                 dropout: float = 0.2, decoder: str = "inner", n_dist_buckets: int = 64,
+                 max_link_bins: int = 200, use_edge_weight: bool = True) -> None:
+        super().__init__()
+        if decoder not in DECODERS:
+            raise common.DataError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
+        self.hparams = dict(in_channels=in_channels, hidden=hidden, latent=latent, dropout=dropout,
+                            decoder=decoder, n_dist_buckets=n_dist_buckets,
+                            max_link_bins=max_link_bins, use_edge_weight=use_edge_weight)
+        self.use_edge_weight = use_edge_weight
+        self.encoder = Encoder(in_channels, hidden, latent, dropout=dropout)
+        self.decoder = (DistanceDecoder(n_dist_buckets, max_link_bins) if decoder == "distance"
+                        else InnerProductDecoder())
+
+    def adjacency(self, edge_index: Tensor, edge_weight: Tensor | None, num_nodes: int) -> Tensor:
+        """The encoder's message-passing matrix for an edge set (weights dropped if not used)."""
+        return gcn_adjacency(edge_index, edge_weight if self.use_edge_weight else None, num_nodes)
+
+    def encode(self, data: Data, adj: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(mu, log sigma)`` for every node; ``adj`` defaults to all of ``data``'s edges."""
+        if adj is None:
+            adj = self.adjacency(data.edge_index, data.edge_weight, data.num_nodes)
+        return self.encoder(data.x, adj, data.mask)
+
+    def decode(self, z: Tensor, pairs: Tensor, data: Data) -> Tensor:
+        """Logits for node pairs ``[2, P]``."""
+        return self.decoder(z, pairs, data.pos, data.chrom_id)
+
+    def loss(self, data: Data, adj: Tensor, pos_pairs: Tensor,
+             neg_pairs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(total, reconstruction BCE, KL/N)`` for one training step.
+
+        The KL term is the mean per-node KL over usable bins divided once more by
+        their number, as in torch_geometric's VGAE example that the seed followed.
+        """
+        mu, logstd = self.encode(data, adj)
+        z = mu + torch.randn_like(logstd) * logstd.exp() if self.training else mu
+        logits = self.decode(z, torch.cat([pos_pairs, neg_pairs], 1), data)
+        target = torch.cat([logits.new_ones(pos_pairs.size(1)), logits.new_zeros(neg_pairs.size(1))])
+        recon = F.binary_cross_entropy_with_logits(logits, target)
+        m = data.mask
+        kl = -0.5 * (1 + 2 * logstd[m] - mu[m] ** 2 - logstd[m].exp() ** 2).sum(1).mean() / int(m.sum())
+        return recon + kl, recon, kl
+
+
+def build_model(hparams: dict[str, Any]) -> VGAE:
+    """Rebuild the model a checkpoint's ``hparams`` describe (extra keys are ignored)."""
+    keys = ("in_channels", "hidden", "latent", "dropout", "decoder", "n_dist_buckets",
+            "max_link_bins", "use_edge_weight")
+    return VGAE(**{k: hparams[k] for k in keys if k in hparams})
+
+
+@torch.no_grad()
+def embed(model: VGAE, data: Data) -> np.ndarray:
+    """mu (eval mode, all edges) for every node, float32 ``[N, latent]``, row-aligned with the graph."""
+    model.eval()
+    mu, _ = model.encode(data)
+    return mu.detach().cpu().numpy().astype(np.float32)
+
+
+def save_embedding(out: str, emb: np.ndarray, g: dict[str, Any], prov: dict[str, Any]) -> None:
+    """Write ``out`` (``.npy``), the ``.tsv`` beside it and both provenance sidecars."""
+    tsv = str(out)[:-4] + ".tsv" if str(out).endswith(".npy") else f"{out}.tsv"
+    table = pd.concat([common.bins_frame(g),
+                       pd.DataFrame(emb, columns=[f"z{k}" for k in range(emb.shape[1])])], axis=1)
+    common.save_npy(out, emb)
+    common.write_table(tsv, table, float_format="%.6g")
+    for path in (out, tsv):
+        common.write_provenance(path, prov)

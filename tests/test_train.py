@@ -1,0 +1,182 @@
+"""train_vgae: outputs, determinism, masked bins, honest baselines, bad input (tiny graphs only)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import common
+import model as vgae
+import train_vgae
+from conftest import PickleBomb, assert_clean_error, call_main, run_script, toy_graph
+
+FAST = ("--epochs", "25", "--patience", "8", "--hidden", "16", "--latent", "8", "--seed", "0")
+OUTPUTS = ("model.pt", "emb.npy", "emb.tsv", "metrics.json", "training_curve.csv", "training_curve.png")
+
+
+@pytest.fixture(scope="module")
+def graph_path(tmp_path_factory) -> Path:
+    return common.save_pt(tmp_path_factory.mktemp("train_graph") / "g.pt", toy_graph())
+
+
+@pytest.fixture(scope="module")
+def trained(graph_path, tmp_path_factory) -> Path:
+    """One run of the script as a user runs it."""
+    out = tmp_path_factory.mktemp("trained") / "GM12878"
+    run_script("train_vgae", "--graph", graph_path, *FAST, "--outdir", out, check=True)
+    return out
+
+
+def test_outputs_are_complete_and_aligned(trained, graph_path):
+    for name in OUTPUTS:
+        assert (trained / name).is_file(), name
+        if name != "model.pt":
+            assert (trained / f"{name}.provenance.json").is_file(), name
+    emb = np.load(trained / "emb.npy")
+    assert emb.dtype == np.float32 and emb.shape == (120, 8) and np.isfinite(emb).all()
+    tsv = pd.read_csv(trained / "emb.tsv", sep="\t")
+    assert list(tsv.columns[:4]) == ["chrom", "start", "end", "z0"] and len(tsv) == 120
+    assert np.allclose(tsv[[f"z{k}" for k in range(8)]].to_numpy(), emb, atol=1e-4)
+    assert not list(trained.glob(".*tmp*")), "temporary files left behind"
+
+    ckpt = torch.load(trained / "model.pt", weights_only=True)
+    assert ckpt["format"] == common.MODEL_FORMAT and ckpt["feature_names"] == ["CTCF", "H3K27me3"]
+    assert ckpt["hparams"]["decoder"] == train_vgae.DEFAULT_DECODER and ckpt["hparams"]["latent"] == 8
+    assert ckpt["graph"]["n_nodes"] == 120 and ckpt["graph"]["resolution"] == 25_000
+    assert "--seed 0" in ckpt["provenance"]["command"]
+
+
+def test_metrics_put_the_model_beside_the_distance_baseline(trained):
+    m = json.loads((trained / "metrics.json").read_text())
+    for key in ("epochs_run", "best_epoch", "val_auc", "test_auc", "test_ap", "distance_test_auc",
+                "distance_test_ap", "matched_test_auc", "matched_distance_auc"):
+        assert m[key] is not None, key
+    assert m["matched_distance_auc"] == pytest.approx(0.5)  # by construction
+    s = m["split"]
+    assert s["test_links"] == s["test_negatives"] > 0 and s["val_links"] == s["val_negatives"] > 0
+    assert s["usable_bins"] == 108 and s["masked_bins"] == 12
+    curve = pd.read_csv(trained / "training_curve.csv")
+    assert len(curve) == m["epochs_run"] and m["val_auc"] == pytest.approx(curve.val_auc.max())
+
+
+def test_same_seed_gives_byte_identical_embeddings(trained, graph_path, tmp_path):
+    # the fixture ran in a subprocess; this run is in-process
+    assert call_main(train_vgae.main, "--graph", graph_path, *FAST, "--outdir", tmp_path / "a",
+                     "-q").returncode == 0
+    assert (tmp_path / "a/emb.npy").read_bytes() == (trained / "emb.npy").read_bytes()
+    other = [*FAST[:-1], "1"]
+    assert call_main(train_vgae.main, "--graph", graph_path, *other, "--outdir", tmp_path / "b",
+                     "-q").returncode == 0
+    assert (tmp_path / "b/emb.npy").read_bytes() != (trained / "emb.npy").read_bytes()
+
+
+def test_early_stopping_restores_the_best_weights():
+    data = vgae.prepare_graph(toy_graph(seed=1))
+    with vgae.cpu_threads(1):
+        res = train_vgae.train_vgae(data, hidden=16, latent=8, epochs=60, patience=4,
+                                    rng=common.seed_everything(0))
+    m, h = res.metrics, res.history
+    assert m["stopped_early"] and m["epochs_run"] == m["best_epoch"] + 4
+    assert m["best_epoch"] == int(h.val_auc.idxmax()) + 1
+    sub, train, val, _ = res.splits
+    adj = res.model.adjacency(train.edge_index, train.edge_weight, sub.num_nodes)
+    assert train_vgae.evaluate(res.model, sub, adj, val)[0] == pytest.approx(m["val_auc"])
+
+
+def test_masked_bins_take_no_part_in_links_or_negatives():
+    g = toy_graph(80, n_masked=10)
+    data = vgae.prepare_graph(g)
+    sub, idx = train_vgae.usable_subgraph(data)
+    assert g["mask"][idx].all() and sub.num_nodes == 70
+    train, val, test = train_vgae.split_links(sub, val_frac=0.1, test_frac=0.1)
+    links = set(map(tuple, idx[sub.edge_index].T.tolist()))
+    for split in (val, test):
+        neg = split.edge_label_index[:, split.edge_label == 0]
+        assert not set(map(tuple, idx[neg].T.tolist())) & links  # true non-links ...
+        assert g["mask"][idx[neg]].all()  # ... between usable bins
+    keys = np.unique(train_vgae.pair_keys(sub.edge_index.numpy(), sub.num_nodes))
+    neg = train_vgae.sample_negatives(sub.num_nodes, 500, link_keys=keys, rng=np.random.default_rng(0))
+    assert neg.shape == (2, 500) and (neg[0] != neg[1]).all()
+    assert not np.isin(train_vgae.pair_keys(neg, sub.num_nodes), keys).any()
+
+
+def test_distance_matched_negatives_share_the_distances():
+    data = vgae.prepare_graph(toy_graph())
+    sub, _ = train_vgae.usable_subgraph(data)
+    pos, chrom = sub.pos.numpy(), sub.chrom_id.numpy()
+    links = sub.edge_index.numpy()
+    keys = np.unique(train_vgae.pair_keys(links, sub.num_nodes))
+    pairs = links[:, links[0] < links[1]][:, :200]
+    found, neg = train_vgae.distance_matched_negatives(pairs, pos=pos, chrom=chrom, link_keys=keys,
+                                                       rng=np.random.default_rng(0))
+    assert found.mean() > 0.9
+    d = lambda p: np.abs(pos[p[0]] - pos[p[1]])  # noqa: E731
+    assert (d(pairs[:, found]) == d(neg)).all()
+    assert not np.isin(train_vgae.pair_keys(neg, sub.num_nodes), keys).any()
+    both = np.concatenate([pairs[:, found], neg], 1)
+    labels = np.r_[np.ones(neg.shape[1]), np.zeros(neg.shape[1])]
+    auc, _ = train_vgae.link_scores(labels, train_vgae.distance_scores(both, pos=pos, chrom=chrom))
+    assert auc == pytest.approx(0.5)
+
+
+def test_seed_command_line_is_accepted():
+    args = train_vgae.build_parser().parse_args(
+        "--graph data/processed/GM12878_chr21.pt --epochs 300 --patience 20 --hidden 64 --latent 32 "
+        "--outdir results/GM12878".split())
+    assert (args.epochs, args.patience, args.hidden, args.latent) == (300, 20, 64, 32)
+    assert (args.lr, args.dropout, args.seed, args.val_frac, args.test_frac) == (0.01, 0.2, 0, 0.1, 0.1)
+    assert args.device == "auto" and args.edge_weight and args.decoder == "distance"
+
+
+# ----------------------------------------------------------------------------
+# bad input: one clean error line, no traceback, no output
+# ----------------------------------------------------------------------------
+def _bad_graphs(d: Path) -> dict[str, Path]:
+    d.mkdir(exist_ok=True)
+    torch.save(torch.zeros(3), d / "tensor.pt")
+    torch.save({"x": torch.zeros(3, 2)}, d / "untagged.pt")
+    torch.save({"payload": PickleBomb(d / "PWNED")}, d / "evil.pt")
+    g = toy_graph(40)
+    g["mask"][:] = False
+    g["mask"][::2] = True  # only isolated usable bins: every edge touches a masked bin
+    g["edge_index"] = g["edge_index"][:, (g["edge_index"][1] - g["edge_index"][0]).abs() == 1]
+    g["edge_weight"] = g["edge_weight"][: g["edge_index"].shape[1]]
+    common.save_pt(d / "no_edges.pt", g)
+    g = toy_graph(30, n_masked=0)
+    i, j = torch.triu_indices(30, 30, 1)
+    g["edge_index"], g["edge_weight"] = torch.stack([torch.cat([i, j]), torch.cat([j, i])]), torch.ones(2 * i.numel())
+    common.save_pt(d / "complete.pt", g)
+    (d / "a_file").write_text("not a folder")
+    return {p.stem: p for p in d.iterdir()}
+
+
+@pytest.mark.parametrize("case, extra, fragment", [
+    ("tensor", (), "is not a chromatin-gnn graph (format 'Tensor'"),
+    ("untagged", (), "is not a chromatin-gnn graph (format None"),
+    ("evil", (), "not a safe chromatin-gnn graph"),
+    ("no_edges", (), "no edges left after removing masked bins"),
+    ("complete", (), "only 0 of the 435 pairs of usable bins are non-contacts"),
+    ("good", ("--device", "tpu"), "unknown device 'tpu'"),
+    ("good", ("--outdir", "{a_file}/sub"), "cannot create output directory"),
+    ("good", ("--epochs", "-3"), "argument --epochs: must be a positive integer, got -3"),
+    ("good", ("--val-frac", "0.6", "--test-frac", "0.5"), "leaves no links for training"),
+])
+def test_bad_input(case, extra, fragment, graph_path, tmp_path):
+    files = {**_bad_graphs(tmp_path / "in"), "good": graph_path}
+    out = tmp_path / "out"
+    extra = [e.format(**files) for e in extra]
+    proc = call_main(train_vgae.main, "--graph", files[case], "--epochs", "2", "--outdir", out, *extra)
+    assert_clean_error(proc, fragment)
+    assert not out.exists()
+    assert not (tmp_path / "in/PWNED").exists(), "unpickling ran code"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_requested_without_cuda(graph_path, tmp_path):
+    proc = call_main(train_vgae.main, "--graph", graph_path, "--device", "cuda", "--outdir", tmp_path / "o")
+    assert_clean_error(proc, "CUDA is not available")
+    assert not (tmp_path / "o").exists()
