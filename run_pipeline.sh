@@ -17,7 +17,7 @@ STAGES=(simulate download graph compartments train encode visualize compare repo
 CELL1=GM12878; CELL2=IMR90
 RAW="data/raw"; PROCESSED="data/processed"; RESULTS="results"
 MCOOL1=""; MCOOL2=""; MARKS=(CTCF H3K27me3)
-CHROMS=(chr21); RES=25000; MAX_DIST=5000000
+CHROMS=(chr21); RES=25000; MAX_DIST=5000000; MIN_CONTACTS=10
 EPOCHS=300; PATIENCE=20; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
 DECODER=""; SEED=0; DEVICE=auto; BN=frozen; MIN_RUN=""; N_PERM=1000
 SIM_ARGS=(); ONLY=""; FROM=""; FORCE=0; EXTRA_TRAIN=()
@@ -40,6 +40,8 @@ Data
   --chrom C [C..] | all         chromosome(s)                [${CHROMS[*]}]
   --res BP                      resolution                   [$RES]
   --max-dist BP                 longest contact kept as an edge [$MAX_DIST]
+  --min-contacts N              fewest raw contacts for a pair to become an edge [$MIN_CONTACTS]
+                                (0 keeps every contact; see README, 'Graph density')
   --sim-args "..."              extra flags for scripts/simulate_data.py
 Model
   --epochs N --patience N --hidden N --latent N --lr X --dropout X
@@ -73,6 +75,7 @@ while [ $# -gt 0 ]; do
     --results) need "$@"; RESULTS=$2; shift 2;;
     --res) need "$@"; RES=$2; shift 2;;
     --max-dist|--max_dist) need "$@"; MAX_DIST=$2; shift 2;;
+    --min-contacts|--min_contacts) need "$@"; MIN_CONTACTS=$2; shift 2;;
     --epochs) need "$@"; EPOCHS=$2; shift 2;;
     --patience) need "$@"; PATIENCE=$2; shift 2;;
     --hidden) need "$@"; HIDDEN=$2; shift 2;;
@@ -194,7 +197,7 @@ if [ $missing = 1 ]; then
 fi
 
 stage graph "$G1 $G2" "$MCOOL1 $MCOOL2 $(bw "$CELL1") $(bw "$CELL2")" \
-  graphs --chrom "${CHROMS[@]}" --res "$RES" --max_dist "$MAX_DIST"
+  graphs --chrom "${CHROMS[@]}" --res "$RES" --max_dist "$MAX_DIST" --min-contacts "$MIN_CONTACTS"
 
 stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $(bw "$CELL1") $(bw "$CELL2")" \
   compartments --chrom "${CHROMS[@]}" --res "$RES"
