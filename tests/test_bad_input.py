@@ -86,6 +86,8 @@ def kit(sim_small, tmp_path_factory):
     _bigwig(d / "other_chrom.bw", {"chr1": n * 25_000}, {"chr1": np.ones(n)})
     rng = np.random.default_rng(0)
     _bigwig(d / "GM_21.bw", {"21": n * 25_000}, {"21": rng.gamma(2, 1, n)})
+    _bigwig(d / "two_chroms.bw", {"chr21": 40 * 25_000, "chr22": 40 * 25_000},
+            {"chr21": rng.gamma(2, 1, 40), "chr22": rng.gamma(2, 1, 40)})
 
     torch.save({"weights": torch.zeros(3)}, d / "foreign.pt")
     torch.save(torch.zeros(3, 3), d / "tensor.pt")
@@ -140,7 +142,7 @@ CASES = [
     Case("graph-unknown-chrom", "build_graph", _graph_args(chrom="chr99"), "available: chr21"),
     Case("graph-unbalanced", "build_graph", _graph_args(mcool="{unbalanced}"), "cooler balance"),
     Case("graph-no-contacts", "build_graph",
-         ("--mcool", "{nocontacts}", "--chrom", "chr22", "--bigwigs", "{bw0}"), "no contacts"),
+         ("--mcool", "{nocontacts}", "--chrom", "chr22", "--bigwigs", "{two_chroms}"), "no contacts"),
     Case("graph-all-nan-bigwig", "build_graph", _graph_args(bws=("{bw0}", "{nan}")), "NaN"),
     Case("graph-constant-feature", "build_graph", _graph_args(bws=("{bw0}", "{flat}")), "constant"),
     Case("graph-bigwig-lacks-chrom", "build_graph", _graph_args(bws=("{bw0}", "{other_chrom}")), "chr1"),

@@ -65,7 +65,7 @@ def test_graph_follows_the_format():
        seed=st.integers(0, 1000), min_contacts=st.integers(0, 3))
 def test_edges_symmetric_no_self_loops_within_max_dist(n, res, max_dist, seed, min_contacts):
     block = _block(n, seed=seed, res=res)
-    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], max_dist=max_dist,
+    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], allow_constant=True, max_dist=max_dist,
                                 min_contacts=min_contacts)
     edges = _edges(g)
     assert len(edges) == g["edge_index"].shape[1], "duplicate edges"
@@ -83,11 +83,11 @@ def test_oe_transform_is_log_observed_over_expected():
     n = 15
     d = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
     block = hicio.CisBlock.from_dense(100.0 / (d + 1), res=5)  # pure distance decay: O/E == 1
-    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], edge_transform="oe")
+    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], edge_transform="oe", allow_constant=True)
     np.testing.assert_allclose(g["edge_weight"].numpy(), 0, atol=1e-6)
     lab = np.where(np.arange(n) < 7, 1, -1)
     block = hicio.CisBlock.from_dense(100.0 / (d + 1) * np.exp(0.5 * np.outer(lab, lab)), res=5)
-    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], edge_transform="oe")
+    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], edge_transform="oe", allow_constant=True)
     src, dst = g["edge_index"].numpy()
     w, same = g["edge_weight"].numpy(), lab[src] == lab[dst]
     assert w[same].mean() > 0.1 and w[~same].mean() < -0.1
@@ -181,7 +181,7 @@ def test_multi_chromosome_graph_intra_only_unless_trans(tmp_path, capsys):
 
 def test_same_input_same_graph(files):
     clr = hicio.open_cooler(str(files["mcool"]), res=25000)
-    graphs = [build_graph.build_graph([hicio.read_cis(clr, "chr21")], np.ones((60, 1)), ["f"])
+    graphs = [build_graph.build_graph([hicio.read_cis(clr, "chr21")], np.ones((60, 1)), ["f"], allow_constant=True)
               for _ in range(2)]
     for key in ("edge_index", "edge_weight", "x", "mask"):
         assert torch.equal(graphs[0][key], graphs[1][key])
