@@ -20,7 +20,7 @@ MCOOL1=""; MCOOL2=""; MARKS=(CTCF H3K27me3)
 CHROMS=(chr21); RES=25000; MAX_DIST=5000000; MIN_CONTACTS=10
 EPOCHS=300; PATIENCE=20; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
 DECODER=""; SEED=0; DEVICE=auto; BN=frozen; MIN_RUN=""; N_PERM=1000
-SIM_ARGS=(); ONLY=""; FROM=""; FORCE=0; EXTRA_TRAIN=()
+SIM_ARGS=(); ONLY=""; FROM=""; TO=""; FORCE=0; EXTRA_TRAIN=()
 
 usage() {
   cat <<EOF
@@ -53,7 +53,8 @@ Comparison
   --n-perm N                    permutations for p-values     [$N_PERM]
 Control
   --only STAGE                  run one stage
-  --from STAGE                  run from STAGE to the end
+  --from STAGE                  run from STAGE to the end (or to --to)
+  --to STAGE                    stop after STAGE
   --force                       re-run stages even when their outputs are up to date
   -h, --help
 Stages: ${STAGES[*]}
@@ -92,6 +93,7 @@ while [ $# -gt 0 ]; do
     --train-args) need "$@"; read -r -a EXTRA_TRAIN <<<"$2"; shift 2;;
     --only) need "$@"; is_stage "$2" || die "unknown stage '$2'; stages: ${STAGES[*]}"; ONLY=$2; shift 2;;
     --from) need "$@"; is_stage "$2" || die "unknown stage '$2'; stages: ${STAGES[*]}"; FROM=$2; shift 2;;
+    --to) need "$@"; is_stage "$2" || die "unknown stage '$2'; stages: ${STAGES[*]}"; TO=$2; shift 2;;
     --force) FORCE=1; shift;;
     --chrom)
       shift; CHROMS=()
@@ -105,7 +107,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown option '$1' (see --help)";;
   esac
 done
-[ -n "$ONLY" ] && [ -n "$FROM" ] && die "give --only or --from, not both"
+[ -n "$ONLY" ] && { [ -n "$FROM" ] || [ -n "$TO" ]; } && die "give --only, or --from/--to, not both"
 [[ "$RES" =~ ^[0-9]+$ ]] && [ "$RES" -gt 0 ] || die "--res must be a positive integer in bp, got '$RES'"
 [[ "$EPOCHS" =~ ^[0-9]+$ ]] || die "--epochs must be a non-negative integer, got '$EPOCHS'"
 
@@ -125,13 +127,16 @@ E1="$RESULTS/$CELL1/emb.npy"; E2="$RESULTS/$CELL2/emb.npy"; MODEL="$RESULTS/$CEL
 TRUTH="$RAW/truth.tsv"
 
 # ---------------------------------------------------------------- stage runner
-selected() {  # is stage $1 part of this invocation?
+selected() {  # is stage $1 part of this invocation (--only, or between --from and --to)?
   if [ -n "$ONLY" ]; then [ "$1" = "$ONLY" ]; return; fi
-  if [ -n "$FROM" ]; then
-    local s seen=0
-    for s in "${STAGES[@]}"; do [ "$s" = "$FROM" ] && seen=1; [ "$s" = "$1" ] && { [ $seen = 1 ]; return; }; done
-  fi
-  return 0
+  local s on=1
+  [ -n "$FROM" ] && on=0
+  for s in "${STAGES[@]}"; do
+    [ "$s" = "$FROM" ] && on=1
+    [ "$s" = "$1" ] && { [ $on = 1 ]; return; }
+    [ "$s" = "$TO" ] && on=0
+  done
+  return 1
 }
 
 up_to_date() {  # up_to_date STAGE "outputs..." "inputs..." : outputs exist, newer, same command

@@ -123,7 +123,7 @@ def test_real_data_without_bigwigs_offline_lists_urls(run, tmp_path):
 
 def test_two_runs_in_parallel_do_not_interfere(run, tmp_path):
     base, _ = run
-    args = ("--from", "graph", "--epochs", "5", "--n-perm", "50")
+    args = ("--from", "graph", "--to", "encode", "--epochs", "5")
     procs = [subprocess.Popen(["bash", str(ROOT / "run_pipeline.sh"), *dirs(tmp_path / n, raw=base / "raw"), *args,
                                "--seed", str(seed)],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -137,3 +137,5 @@ def test_two_runs_in_parallel_do_not_interfere(run, tmp_path):
     assert ea.shape == eb.shape and not np.array_equal(ea, eb)
     for n, seed in (("a", 1), ("b", 2)):
         assert f"--seed {seed}" in (tmp_path / n / "results/logs/train.log").read_text()
+        assert not (tmp_path / n / "results/logs/visualize.log").exists()   # --to encode
+        assert not [p for p in (tmp_path / n).rglob("*") if ".tmp-" in p.name]
