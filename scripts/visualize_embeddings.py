@@ -264,6 +264,14 @@ def umap_embed(x: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1,
         return reducer.fit_transform(np.asarray(x, dtype=np.float32))
 
 
+def umap_rows(n: int, *, max_bins: int = 20000, seed: int = 0) -> np.ndarray:
+    """Rows to draw: all ``n``, or a seeded random subset of ``max_bins`` in genome order."""
+    if n <= max_bins:
+        return np.arange(n)
+    log.info("UMAP of %d of %d bins (--umap-max-bins)", max_bins, n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_bins, replace=False))
+
+
 def _scatter_by_compartment(ax, xy: np.ndarray, comp: np.ndarray, *, size: float = 4) -> None:
     for c in ("N", "B", "A"):  # N underneath
         sel = comp == c
@@ -354,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-dist", type=float, default=0.1, help="UMAP min_dist")
     p.add_argument("--silhouette-max-bins", type=int, default=10000,
                    help="score a random subset of this many A/B bins when there are more")
+    p.add_argument("--umap-max-bins", type=int, default=20000,
+                   help="draw UMAPs of a seeded random subset of this many bins when there are more "
+                        "(UMAP is single-threaded with a fixed seed; genome-wide maps take hours)")
     p.add_argument("--seed", type=int, default=0, help="UMAP random_state and subsampling seed")
     return p
 
@@ -371,9 +382,10 @@ def _load_inputs(args: argparse.Namespace) -> list[dict]:
     if args.joint and n < 2:
         raise common.DataError("--joint needs at least two cell lines (got 1 --emb); "
                                "add a second embedding or drop --joint")
-    if args.n_neighbors < 2 or not 0 <= args.min_dist <= 1 or args.silhouette_max_bins < 4:
+    if args.n_neighbors < 2 or not 0 <= args.min_dist <= 1 or min(args.silhouette_max_bins,
+                                                                   args.umap_max_bins) < 4:
         raise common.DataError("--n-neighbors must be >= 2, --min-dist in [0, 1] and "
-                               "--silhouette-max-bins >= 4")
+                               "--silhouette-max-bins and --umap-max-bins >= 4")
     truth = read_truth(args.truth, args.labels) if args.truth else None
     cells = []
     for i, (lab, e, c) in enumerate(zip(args.labels, args.emb, args.compartments)):
@@ -441,9 +453,13 @@ def _run(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
     kw = dict(n_neighbors=args.n_neighbors, min_dist=args.min_dist, seed=args.seed)
+    # Same seed, same bins in every cell line: the per-cell and joint maps stay comparable.
+    for cell in cells:
+        cell["rows"] = umap_rows(len(cell["emb"]), max_bins=args.umap_max_bins, seed=args.seed)
     for cell in tqdm(cells, desc="UMAP", disable=common.progress_disabled()):
-        lab, comp = cell["label"], cell["comp"]
-        xy = umap_embed(cell["emb"], **kw)
+        rows = cell["rows"]
+        lab, comp = cell["label"], cell["comp"].iloc[rows].reset_index(drop=True)
+        xy = umap_embed(cell["emb"][rows], **kw)
         sil = table.query("cell == @lab and labels == 'calls'")["embedding"].iat[0]
         save(plot_compartments(xy, comp["compartment"].to_numpy(str),
                                title=f"{lab}: VGAE embedding (A/B silhouette {sil:.3f})"),
@@ -453,9 +469,9 @@ def _run(args: argparse.Namespace) -> None:
     if len(cells) == 1 and args.joint is None:
         log.warning("only one cell line given: no joint UMAP (%s not written)", out("joint.png"))
     if joint:
-        xy = umap_embed(np.vstack([c["emb"] for c in cells]), **kw)
-        names = np.concatenate([np.repeat(c["label"], len(c["emb"])) for c in cells])
-        comp = np.concatenate([c["comp"]["compartment"].to_numpy(str) for c in cells])
+        xy = umap_embed(np.vstack([c["emb"][c["rows"]] for c in cells]), **kw)
+        names = np.concatenate([np.repeat(c["label"], len(c["rows"])) for c in cells])
+        comp = np.concatenate([c["comp"]["compartment"].to_numpy(str)[c["rows"]] for c in cells])
         save(plot_joint(xy, names, comp, title="Joint UMAP: " + " + ".join(c["label"] for c in cells)),
              "joint.png")
     common.write_table(out("silhouette.tsv"), table, float_format="%.4f")

@@ -174,3 +174,13 @@ def test_position_plot_has_a_panel_per_chromosome():
     bins = pd.DataFrame({"chrom": ["chr1"] * 30 + ["chr2"] * 20, "start": np.arange(50) * 25_000})
     fig = ve.plot_position(np.random.default_rng(0).random((50, 2)), bins, title="t")
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["chr1", "chr2"]
+
+
+def test_umap_rows_subsample_is_seeded_sorted_and_bounded():
+    import visualize_embeddings as ve
+
+    assert (ve.umap_rows(50, max_bins=100) == np.arange(50)).all()
+    a = ve.umap_rows(1000, max_bins=100, seed=3)
+    assert len(a) == 100 and len(set(a)) == 100 and (np.diff(a) > 0).all()
+    assert (a == ve.umap_rows(1000, max_bins=100, seed=3)).all()
+    assert not (a == ve.umap_rows(1000, max_bins=100, seed=4)).all()
