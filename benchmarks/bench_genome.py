@@ -1,0 +1,515 @@
+"""Genome-wide benchmark (issue 9, "Targets"): simulated hg38 autosomes at 25 kb.
+
+    python benchmarks/bench_genome.py                      # all 22 autosomes (~115,000 bins)
+    python benchmarks/bench_genome.py --quick              # smoke test: two small chromosomes
+    python benchmarks/bench_genome.py --steps report       # rewrite GENOME.md from saved records
+
+Steps (``--steps``, in order; each saves its record in ``<work>/genome.json`` so a later
+call can resume or only re-report):
+
+* ``simulate`` -- ``simulate_data.py --genome hg38`` under ``rusage.py`` (wall time, peak RSS).
+* ``pipeline`` -- ``run_pipeline.sh --chrom all --force`` under ``rusage.py``; per-stage wall
+  time parsed from the ``[pipeline] <stage>: done in N s`` lines, per-stage peak RSS from
+  polling ``/proc`` (sum of the RSS of the pipeline's process tree, every ``--poll`` s),
+  and the load average sampled during the run.
+* ``accuracy`` -- compartment calls vs the planted ``truth.tsv``, per chromosome arm (hg38
+  centromere midpoints), on bins called A/B in both.
+* ``scaling`` -- ``compute_compartments.py`` and ``build_graph.py`` on one chromosome at a time
+  for chromosomes of different sizes; time ∝ bins^k fitted by log-log least squares (start-up
+  cost, measured with ``--help``, subtracted).
+* ``report`` -- ``GENOME.md`` and the log-log plot ``genome_scaling.png`` beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402  (puts scripts/ on sys.path)
+from benchlib import BENCH, ROOT, mb, secs  # noqa: E402
+
+import common  # noqa: E402
+from compare_embeddings import md_table  # noqa: E402
+from compute_compartments import arm_regions, load_centromeres  # noqa: E402
+
+log = logging.getLogger("chromatin_gnn.bench_genome")
+
+STEPS = ("simulate", "pipeline", "accuracy", "scaling", "report")
+CELLS = benchlib.CELLS
+TARGET_WALL_S = 30 * 60
+TARGET_RSS_MB = 12 * 1024
+TARGET_AGREEMENT = 0.95
+#: Arms with fewer scored bins are listed but not held to the target.
+MIN_ARM_BINS = 40
+FULL_SIM = ("--genome", "hg38")
+QUICK_SIM = ("--chrom", "chr21", "chr22", "--pericentromere-bp", "16000000", "--depth", "4000000",
+             "--n-b2a", "30", "--n-a2b", "20")
+STAGE_RE = re.compile(r"\[pipeline\] (\w+): (running|done in (\d+) s)")
+
+
+# ----------------------------------------------------------------------------
+# process-tree polling
+# ----------------------------------------------------------------------------
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """``pid -> (ppid, rss_bytes)`` of every readable process."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        out[int(d)] = (int(fields[1]), int(fields[21]) * page)
+    return out
+
+
+def tree_rss(root: int) -> int:
+    """Summed RSS (bytes) of ``root`` and all its descendants."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += table.get(pid, (0, 0))[1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def run_pipeline(cmd: Sequence[Any], *, log_file: Path, rec_file: Path, poll: float = 1.0) -> dict:
+    """Run the pipeline under ``rusage.py``; stage times, per-stage peak RSS and load averages.
+
+    Returns the rusage record plus ``stages`` (name -> ``wall_s``, ``peak_rss_mb``) and
+    ``load_avg`` (samples of the 1-minute load average).
+    """
+    full = [sys.executable, str(BENCH / "rusage.py"), "--json", str(rec_file), "--", *map(str, cmd)]
+    stages: dict[str, dict] = {}
+    state = {"stage": None}
+    loads: list[float] = []
+    with open(log_file, "w") as fh:
+        proc = subprocess.Popen(full, cwd=ROOT, stdout=fh, stderr=subprocess.PIPE, text=True,
+                                env=benchlib.child_env())
+
+        def poller() -> None:
+            last_load = 0.0
+            while proc.poll() is None:
+                cur = state["stage"]
+                if cur is not None:
+                    rss = tree_rss(proc.pid) / 2**20
+                    s = stages[cur]
+                    s["peak_rss_mb"] = max(s.get("peak_rss_mb", 0.0), rss)
+                if time.monotonic() - last_load >= 15:
+                    loads.append(os.getloadavg()[0])
+                    last_load = time.monotonic()
+                time.sleep(poll)
+
+        th = threading.Thread(target=poller, daemon=True)
+        th.start()
+        for line in proc.stderr:
+            fh.write(line)
+            fh.flush()
+            m = STAGE_RE.search(line)
+            if m:
+                log.info("pipeline: %s", line.strip().removeprefix("[pipeline] "))
+                name = m.group(1)
+                stages.setdefault(name, {})
+                if m.group(3) is None:
+                    state["stage"] = name
+                else:
+                    stages[name]["wall_s"] = float(m.group(3))
+                    state["stage"] = None
+                common.write_json(rec_file.with_suffix(".partial.json"),
+                                  {"stages": stages, "load_avg": loads})
+        proc.wait()
+        th.join()
+    rec = json.loads(rec_file.read_text())
+    if rec["rc"] != 0:
+        tail = "\n    ".join(log_file.read_text(errors="replace").splitlines()[-8:])
+        raise RuntimeError(f"pipeline failed ({rec['rc']}); {log_file}:\n    {tail}")
+    return {**rec, "stages": stages, "load_avg": loads}
+
+
+# ----------------------------------------------------------------------------
+# accuracy per arm
+# ----------------------------------------------------------------------------
+def arm_labels(bins: pd.DataFrame, centromeres: dict[str, tuple[int, int]]) -> np.ndarray:
+    """Arm name (``chr1p``/``chr1q``, or the chromosome) per bin, as compute_compartments splits."""
+    out = np.empty(len(bins), dtype=object)
+    for chrom, idx in bins.groupby("chrom", sort=False).indices.items():
+        for name, lo, hi in arm_regions(chrom, bins["start"].to_numpy()[idx],
+                                        centromere=centromeres.get(chrom)):
+            out[idx[lo:hi]] = name
+    return out
+
+
+def arm_agreement(calls: pd.DataFrame, truth: pd.DataFrame, cell: str, *,
+                  centromeres: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Per arm: bins scored (A/B in both the calls and the truth) and the fraction that agree."""
+    t = truth[["chrom", "start", f"compartment_{cell}"]].rename(columns={f"compartment_{cell}": "truth"})
+    m = calls[["chrom", "start", "compartment"]].merge(t, on=["chrom", "start"], how="inner")
+    if len(m) != len(calls):
+        raise common.DataError(f"compartment calls for {cell} do not match truth.tsv bins; "
+                               "simulate and call at the same resolution")
+    m["arm"] = arm_labels(m, centromeres)
+    ok = m["compartment"].isin(["A", "B"]) & m["truth"].isin(["A", "B"])
+    m = m[ok].assign(agree=lambda d: d["compartment"] == d["truth"])
+    g = m.groupby("arm", sort=False)["agree"]
+    return pd.DataFrame({"cell": cell, "bins": g.size(), "agreement": g.mean()}).reset_index()
+
+
+def accuracy(raw: Path, results: Path, tag: str) -> dict:
+    """Per-arm agreement of both cells' calls with ``truth.tsv``, and the summary."""
+    truth = pd.read_csv(raw / "truth.tsv", sep="\t")
+    cens = load_centromeres("hg38")
+    arms = pd.concat([arm_agreement(pd.read_csv(results / c / f"compartments_{tag}.csv"), truth, c,
+                                    centromeres=cens) for c in CELLS], ignore_index=True)
+    held = arms[arms["bins"] >= MIN_ARM_BINS]
+    pooled = {c: float((d["agreement"] * d["bins"]).sum() / d["bins"].sum())
+              for c, d in arms.groupby("cell")}
+    return {"arms": arms.to_dict("records"), "pooled": pooled,
+            "min_arm": float(held["agreement"].min()), "n_arms_held": int(len(held)),
+            "n_arms_below": int((held["agreement"] < TARGET_AGREEMENT).sum())}
+
+
+# ----------------------------------------------------------------------------
+# per-chromosome scaling
+# ----------------------------------------------------------------------------
+def scaling(raw: Path, chroms: Sequence[str], *, repeat: int = 3) -> dict:
+    """Median in-process seconds per chromosome of the per-chromosome work of the two
+    contact stages: ``hicio.read_cis`` (pixels + balancing), ``build_graph.cis_edges``
+    (pipeline defaults: 5 Mb, ≥ 10 contacts) and ``compute_compartments.call_compartments``
+    (per arm, CTCF orientation), on the first cell's 25 kb cooler."""
+    import build_graph
+    import compute_compartments as cc
+    import hicio
+
+    cell = CELLS[0]
+    clr = hicio.open_cooler(str(raw / f"{cell}.mcool"), res=25000)
+    sizes = {c: int(n) for c, n in clr.chromsizes.items()}
+    cens = cc.chrom_centromeres(sizes, list(chroms), assembly="auto")
+    bins = hicio.bin_table(clr, list(chroms))
+    track = hicio.read_tracks([raw / f"{cell}_{benchlib.MARKS[0]}.bw"], bins, allow_missing=True)[:, 0]
+    offset = dict(zip(chroms, np.cumsum([0, *bins.groupby("chrom", sort=False).size()[list(chroms)]])))
+    rows, load0 = [], os.getloadavg()
+    for c in chroms:
+        t_read, block = benchlib.time_call(lambda: hicio.read_cis(clr, c, allow_empty=True), repeat=repeat)
+        t_edges, _ = benchlib.time_call(
+            lambda: build_graph.cis_edges(block, max_dist=5_000_000, min_contacts=10), repeat=repeat)
+        tr = track[offset[c]:offset[c] + block.n]
+        regions = cc.arm_regions(c, block.start, centromere=cens[c])
+        t_comp, _ = benchlib.time_call(lambda: cc.call_compartments(block, tr, regions=regions),
+                                       repeat=repeat)
+        rows += [{"function": f, "chrom": c, "seconds": t["s"], "min_s": t["min"], "max_s": t["max"],
+                  "pixels": len(block.count)}
+                 for f, t in (("read_cis", t_read), ("cis_edges", t_edges),
+                              ("call_compartments", t_comp))]
+        log.info("scaling: %s %d bins: read %.2f s, edges %.2f s, compartments %.2f s",
+                 c, block.n, t_read["s"], t_edges["s"], t_comp["s"])
+    return {"rows": rows, "repeat": repeat, "load_avg": [list(load0), list(os.getloadavg())]}
+
+
+TQDM_RE = re.compile(r"(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)")
+
+
+def chrom_times_from_log(path: Path, chroms: Sequence[str]) -> list[dict]:
+    """Per-chromosome seconds from a stage log's tqdm bar (``k/N [mm:ss``; 1-s resolution).
+
+    The pipeline's graph and compartments stages run each script once per cell, each with
+    a bar over the chromosomes; the first chromosome of each run also carries one-off
+    set-up and is flagged ``first``. Returns ``{run, chrom, seconds, first}`` rows.
+    """
+    rows, run, last = [], -1, {}
+    for line in path.read_text(errors="replace").replace("\r", "\n").splitlines():
+        m = TQDM_RE.search(line)
+        if not m or int(m.group(2)) != len(chroms):
+            continue
+        k = int(m.group(1))
+        t = int(m.group(3) or 0) * 3600 + int(m.group(4)) * 60 + int(m.group(5))
+        if k == 0:
+            run, last = run + 1, {0: 0}
+        elif k - 1 in last and k not in last:
+            last[k] = t
+            rows.append({"run": run, "chrom": chroms[k - 1], "seconds": t - last[k - 1],
+                         "first": k == 1})
+    return rows
+
+
+def fit_exponent(bins: np.ndarray, t: np.ndarray) -> tuple[float, float]:
+    """``(k, log_a)`` of ``t = a · bins^k`` by least squares on logs."""
+    k, log_a = np.polyfit(np.log(bins), np.log(t), 1)
+    return float(k), float(log_a)
+
+
+# ----------------------------------------------------------------------------
+# report
+# ----------------------------------------------------------------------------
+def scaling_figure(series: dict[str, pd.DataFrame], fits: dict[str, tuple[float, float]]):
+    """Log-log plot of seconds vs bins per series (``bins``, ``seconds`` columns) and its fit."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for (name, d), marker in zip(series.items(), "os^vDx"):
+        k, log_a = fits[name]
+        pts = ax.loglog(d["bins"], d["seconds"], marker, ls="none", label=f"{name} (k = {k:.2f})")
+        x = np.geomspace(d["bins"].min(), d["bins"].max(), 20)
+        ax.loglog(x, np.exp(log_a) * x ** k, "-", color=pts[0].get_color(), lw=1)
+    ax.set(xlabel="bins in the chromosome (25 kb)", ylabel="seconds per chromosome",
+           title="Cost by chromosome size")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def scaling_series(rec: dict) -> dict[str, pd.DataFrame]:
+    """``bins``/``seconds`` per series: the in-process per-chromosome timings and the
+    per-chromosome times inside the genome run (first chromosome and 0-s entries dropped)."""
+    out = {}
+    if rec.get("scaling"):
+        for name, d in pd.DataFrame(rec["scaling"]["rows"]).groupby("function", sort=False):
+            out[name] = d
+    for stage, rows in (rec.get("pipeline") or {}).get("per_chrom", {}).items():
+        d = pd.DataFrame(rows)
+        if len(d):
+            d = d[~d["first"]].groupby(["chrom", "bins"], as_index=False)["seconds"].mean()
+            out[f"{stage} stage, in genome run"] = d[d["seconds"] > 0]
+    return {k: v for k, v in out.items() if len(v) >= 2}
+
+
+def partial_pipeline(path: Path) -> dict:
+    """A pipeline record from the progress file of a run that has not finished: finished
+    stages' times plus the time since the current stage started (the file's last write)."""
+    part = json.loads(path.read_text())
+    done = sum(s.get("wall_s", 0) for s in part["stages"].values())
+    return {**part, "incomplete": True, "wall_s": done + time.time() - path.stat().st_mtime,
+            "peak_rss_mb": max([s.get("peak_rss_mb", 0) for s in part["stages"].values()] or [0])}
+
+
+def _pass(ok: bool | None) -> str:
+    return "n/a" if ok is None else "**pass**" if ok else "**FAIL**"
+
+
+def render(rec: dict, *, figure: Path) -> str:
+    """GENOME.md from the saved records (missing steps are reported as such)."""
+    cfg, mach = rec["config"], rec.get("machine", {})
+    sim, pipe = rec.get("simulate"), rec.get("pipeline")
+    acc, sc = rec.get("accuracy"), rec.get("scaling")
+    lines = ["# Genome-wide benchmark (issue 9 targets)", "",
+             f"Command: `{cfg['command']}`  ", f"Pipeline flags: `{' '.join(cfg['pipeline_args'])}`  ",
+             f"Dataset: `simulate_data.py {' '.join(cfg['sim_args'])}` "
+             f"({cfg.get('n_bins', 'n/a')} bins at 25 kb, {cfg.get('n_chroms', 'n/a')} chromosomes).",
+             "", "## Machine", "",
+             f"{mach.get('cores')} cores ({mach.get('cores_usable')} usable), {mach.get('ram_gib')} GiB RAM, "
+             f"{mach.get('cpu')}; {mach.get('os')}; Python {mach.get('python')}; git {mach.get('git')}.  ",
+             "The machine is **shared with other engineers' jobs**: expect times about 2× those of "
+             "an idle machine.  "]
+    if pipe and pipe.get("load_avg"):
+        la = pipe["load_avg"]
+        lines.append(f"1-min load average during the pipeline run: mean {np.mean(la):.2f}, "
+                     f"min {min(la):.2f}, max {max(la):.2f} ({len(la)} samples, every 15 s) on "
+                     f"{mach.get('cores')} cores.")
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items()), ""]
+
+    lines += ["## Stages", ""]
+    rows = []
+    if sim:
+        rows.append(["simulate (separate run)", secs(sim["wall_s"]), mb(sim["peak_rss_mb"])])
+    if pipe:
+        for name, s in pipe["stages"].items():
+            rows.append([name, secs(s.get("wall_s")), mb(s.get("peak_rss_mb"))])
+        rows.append(["**whole pipeline**" + (" (not finished)" if pipe.get("incomplete") else ""),
+                     (">" if pipe.get("incomplete") else "") + secs(pipe["wall_s"]), mb(pipe["peak_rss_mb"])])
+    if sim and sim.get("measured_with"):
+        lines += [f"The simulate figure was measured with {sim['measured_with']}.", ""]
+    lines += [md_table(["Stage", "Wall s", "Peak RSS MB"], rows) if rows else "Not run.", "",
+              "Stage wall times are the pipeline's own `[pipeline] <stage>: done in N s` lines; "
+              "per-stage peak RSS is the summed RSS of the pipeline's process tree, polled every "
+              f"{cfg['poll']} s (a peak shorter than that can be missed); the whole-pipeline peak is "
+              "`getrusage(RUSAGE_CHILDREN).ru_maxrss` (the largest single process, exact).", ""]
+
+    lines += ["## Targets", ""]
+    wall_ok = (None if not pipe else pipe["wall_s"] <= TARGET_WALL_S if not pipe.get("incomplete")
+               else False if pipe["wall_s"] > TARGET_WALL_S else None)
+    rss = [x for x in [pipe and pipe["peak_rss_mb"], sim and sim["peak_rss_mb"],
+                       *[s.get("peak_rss_mb") for s in (pipe or {}).get("stages", {}).values()]] if x]
+    trows = [["Whole pipeline ≤ 30 min", secs(pipe["wall_s"]) + " s" if pipe else "not run", _pass(wall_ok)],
+             ["Peak RSS ≤ 12 GB (simulate and pipeline)", f"{max(rss):.0f} MB" if rss else "not run",
+              _pass(max(rss) <= TARGET_RSS_MB if rss else None)]]
+    if acc:
+        trows.append([f"Per-arm agreement with truth ≥ 95% (arms with ≥ {MIN_ARM_BINS} scored bins, both cells)",
+                      f"min {acc['min_arm']:.3f}; {acc['n_arms_below']} of {acc['n_arms_held']} arms below; "
+                      "pooled " + ", ".join(f"{c} {v:.3f}" for c, v in acc["pooled"].items()),
+                      _pass(acc["n_arms_below"] == 0)])
+    else:
+        trows.append(["Per-arm agreement ≥ 95%", "not run", "n/a"])
+    lines += [md_table(["Target", "Measured", "Result"], trows), ""]
+    if cfg.get("note"):
+        lines += [cfg["note"], ""]
+
+    if acc:
+        arms = pd.DataFrame(acc["arms"])
+        wide = arms.pivot_table(index="arm", columns="cell", values=["bins", "agreement"], sort=False)
+        arows = [[arm] + [int(wide.loc[arm, ("bins", c)]) if ("bins", c) in wide.columns else None
+                          for c in CELLS] + [wide.loc[arm, ("agreement", c)] for c in CELLS]
+                 for arm in wide.index]
+        lines += ["## Compartment agreement per arm", "",
+                  "Calls `results/<cell>/compartments_all.csv` vs `truth.tsv`, on bins that are A/B in "
+                  "both; arms split at the hg38 centromere midpoint as `compute_compartments` does.", "",
+                  md_table(["Arm"] + [f"bins {c}" for c in CELLS] + [f"agreement {c}" for c in CELLS],
+                           arows), ""]
+
+    series = scaling_series(rec)
+    if series:
+        fits = {n: fit_exponent(d["bins"].to_numpy(float), d["seconds"].to_numpy(float))
+                for n, d in series.items()}
+        common.save_figure(scaling_figure(series, fits), figure)
+        lines += ["## Cost by chromosome size", ""]
+        if sc:
+            df = pd.DataFrame(sc["rows"])
+            wide = df.pivot_table(index=["chrom", "bins", "pixels"], columns="function",
+                                  values="seconds", sort=False).reset_index()
+            funcs = list(wide.columns[3:])
+            lines += ["Per-chromosome work, timed in one process (median of "
+                      f"{sc['repeat']} calls; no start-up or file writing) on `{CELLS[0]}`: "
+                      "`hicio.read_cis` (pixels + balancing, shared by both stages), "
+                      "`build_graph.cis_edges` (5 Mb, ≥ 10 contacts) and "
+                      "`compute_compartments.call_compartments` (per arm, CTCF-oriented). Load average "
+                      "(1/5/15 min) at start {}, at end {}.".format(
+                          *[[round(x, 2) for x in la] for la in sc["load_avg"]]), "",
+                      md_table(["Chrom", "Bins", "Pixels", *[f"{f} s" for f in funcs]],
+                               [[r[0], int(r[1]), int(r[2]), *r[3:]]
+                                for r in wide.itertuples(index=False)]), ""]
+        pc = (pipe or {}).get("per_chrom", {})
+        if pc:
+            t = pd.concat([pd.DataFrame(r).assign(stage=st) for st, r in pc.items() if r])
+            wide = t.pivot_table(index=["chrom", "bins"], columns="stage", values="seconds",
+                                 aggfunc="mean", sort=False).reset_index()
+            lines += ["In the genome run: seconds per chromosome read from each stage's progress bar "
+                      "(1-s resolution; mean of the two cells; the first chromosome of each run "
+                      "also carries set-up and is left out of the fit, as are 0-s entries).", "",
+                      md_table(["Chrom", "Bins", *[f"{c} s" for c in wide.columns[2:]]],
+                               [list(r) for r in wide.itertuples(index=False)]), ""]
+        lines += ["Fitted exponents, time ∝ bins^k (least squares of log s on log bins): "
+                  + "; ".join(f"{n} k = {k:.2f}" for n, (k, _) in fits.items()) + ".",
+                  "", f"![scaling]({figure.name})", ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------
+def build_parser() -> common.ArgumentParser:
+    p = common.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="two small chromosomes (smoke test)")
+    p.add_argument("--out", default=str(BENCH / "GENOME.md"), help="the Markdown report")
+    p.add_argument("--work", default=None, help="work folder [benchmarks/_work/genome(_quick)]")
+    p.add_argument("--raw", default=None, help="simulated data folder [<work>/raw]")
+    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="steps to run")
+    p.add_argument("--pipeline-args", default="",
+                   help="extra run_pipeline.sh flags, e.g. \"--epochs 5 --n-perm 100\"")
+    p.add_argument("--scaling-chroms", nargs="+", default=None,
+                   help="chromosomes for the cost series [all simulated]")
+    p.add_argument("--repeat", type=int, default=3, help="timed calls per chromosome (median)")
+    p.add_argument("--poll", type=float, default=1.0, help="RSS polling interval (s)")
+    p.add_argument("--note", default="", help="a paragraph added under the targets table")
+    return p
+
+
+def _run(args: argparse.Namespace) -> None:
+    work = Path(args.work or BENCH / "_work" / ("genome_quick" if args.quick else "genome"))
+    work.mkdir(parents=True, exist_ok=True)
+    raw = Path(args.raw) if args.raw else work / "raw"
+    # one record file per key, so that concurrent steps never overwrite each other's results
+    # (genome.json: the combined record of older runs, overlaid by the per-key files)
+    store = work / "genome.json"
+    rec = json.loads(store.read_text()) if store.is_file() else {}
+    for f in work.glob("record_*.json"):
+        rec[f.stem.removeprefix("record_")] = json.loads(f.read_text())
+    sim_args = list(QUICK_SIM if args.quick else FULL_SIM)
+    pipe_args = ["--chrom", "all", *args.pipeline_args.split()]
+    rec["config"] = {**rec.get("config", {}), "command": " ".join(["python", *(a if len(a) < 100 else "'…'" for a in sys.argv)]),
+                     "sim_args": sim_args, "poll": args.poll, "raw": str(raw),
+                     **({"pipeline_args": pipe_args} if "pipeline" in args.steps else {}),
+                     **({"note": args.note} if args.note else {})}
+    rec["config"].setdefault("pipeline_args", pipe_args)
+
+    def save() -> None:
+        for key, value in rec.items():
+            common.write_json(work / f"record_{key}.json", value)
+
+    if "simulate" in args.steps:
+        log.info("simulate: %s", " ".join(sim_args))
+        _, rec["simulate"] = benchlib.simulate(raw, sim_args, log_dir=work)
+        save()
+    if "pipeline" in args.steps:
+        common.require_file(raw / "truth.tsv", "simulated truth table (run the simulate step)")
+        rec["machine"], rec["versions"] = benchlib.machine_info(), benchlib.versions()
+        cmd = ["bash", ROOT / "run_pipeline.sh", "--raw", raw, "--processed", work / "processed",
+               "--results", work / "results", "--force", *pipe_args]
+        rec["pipeline"] = run_pipeline(cmd, log_file=work / "pipeline.log",
+                                       rec_file=work / "pipeline.rusage.json", poll=args.poll)
+        save()
+    truth = pd.read_csv(raw / "truth.tsv", sep="\t", usecols=["chrom", "start"])
+    rec["config"].update(n_bins=len(truth), n_chroms=int(truth["chrom"].nunique()))
+    n_bins = truth.groupby("chrom", sort=False).size()
+    logs = work / "results" / "logs"
+
+    def add_per_chrom(pipe: dict | None) -> None:
+        if pipe and (logs / "compartments.log").is_file():
+            pipe["per_chrom"] = {
+                st: [{**r, "bins": int(n_bins[r["chrom"]])}
+                     for r in chrom_times_from_log(logs / f"{st}.log", list(n_bins.index))]
+                for st in ("graph", "compartments")}
+
+    add_per_chrom(rec.get("pipeline"))
+    if "accuracy" in args.steps:
+        rec["accuracy"] = accuracy(raw, work / "results", "all")
+        save()
+    if "scaling" in args.steps:
+        chroms = args.scaling_chroms or list(n_bins.index)
+        sc = scaling(raw, chroms, repeat=args.repeat)
+        for r in sc["rows"]:
+            r["bins"] = int(n_bins[r["chrom"]])
+        rec["scaling"] = sc
+        save()
+    if "report" in args.steps:
+        rec.setdefault("machine", benchlib.machine_info())
+        rec.setdefault("versions", benchlib.versions())
+        partial = work / "pipeline.rusage.partial.json"  # a run still going (or killed)
+        view = ({**rec, "pipeline": partial_pipeline(partial)}
+                if "pipeline" not in rec and partial.is_file() else rec)
+        add_per_chrom(view.get("pipeline"))
+        out = Path(args.out)
+        text = render(view, figure=out.with_name("genome_scaling.png" if not args.quick
+                                                else "genome_scaling_quick.png"))
+        with common.atomic_output(out) as tmp:
+            tmp.write_text(text)
+        common.write_provenance(out, common.provenance(args, inputs=sorted(work.glob("record_*.json"))))
+        log.info("wrote %s", out)
+    save()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return common.run_cli(_run, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

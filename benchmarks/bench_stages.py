@@ -1,0 +1,139 @@
+"""Section 1: wall time and peak RSS of every pipeline stage, and of the whole pipeline.
+
+``run_pipeline.sh`` runs on the default data in fresh folders, ``repeat`` times. Its
+``$PY`` is a shim (``CHROMATIN_GNN_PYTHON``) that runs each step under
+``benchmarks/rusage.py``, so every step's command is a child of its own small
+wrapper process and gets its own wall time and peak RSS, measured inside the real
+pipeline; the pipeline itself runs under another wrapper for the total.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+from benchlib import (BENCH, ROOT, Config, Section, log, mb, measure, plural, run_measured, secs,
+                      spread, summarise)
+
+#: Script stem -> pipeline stage, in pipeline order.
+STAGE_OF = {"simulate_data": "simulate", "download_data": "download", "build_graph": "graph",
+            "compute_compartments": "compartments", "train_vgae": "train", "encode_graph": "encode",
+            "visualize_embeddings": "visualize", "compare_embeddings": "compare",
+            "make_report": "report"}
+
+
+#: What every torch step imports before any work (the start-up floor).
+FLOOR = "import torch, torch_geometric"
+
+
+def pipeline_args(cfg: Config) -> list[str]:
+    """Flags for run_pipeline.sh: none on the default data; tiny data and few epochs with --quick."""
+    if not cfg.quick:
+        return []
+    return ["--sim-args", " ".join(cfg.sim_args), "--epochs", "3", "--n-perm", "50"]
+
+
+def write_shim(path: Path, log_file: Path) -> Path:
+    """An executable 'python' that runs the real one under rusage.py, appending to ``log_file``."""
+    py, wrapper = sys.executable, BENCH / "rusage.py"
+    path.write_text(f'#!/bin/sh\nexec "{py}" "{wrapper}" --append "{log_file}" -- "{py}" "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def label(rec: dict) -> dict:
+    """Add ``stage`` and a short ``command`` (script plus the cell or graph it works on)."""
+    argv = rec["argv"]
+    name = Path(argv[1]).stem if len(argv) > 1 else Path(argv[0]).name
+    detail = next((Path(argv[argv.index(f) + 1]).stem for f in ("--mcool", "--graph")
+                   if f in argv[:-1]), "--headline" if "--headline" in argv else "")
+    return dict(rec, stage=STAGE_OF.get(name, name), command=f"{name}.py {detail}".strip())
+
+
+def pipeline_run(cfg: Config, run_dir: Path) -> dict:
+    """One measured ``run_pipeline.sh`` in fresh folders under ``run_dir``."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    calls = run_dir / "calls.jsonl"
+    shim = write_shim(run_dir / "python", calls)
+    cmd = ["bash", ROOT / "run_pipeline.sh", "--raw", run_dir / "raw", "--processed",
+           run_dir / "processed", "--results", run_dir / "results", *pipeline_args(cfg)]
+    whole = run_measured(cmd, log_file=run_dir / "pipeline.log", env={"CHROMATIN_GNN_PYTHON": str(shim)})
+    (run_dir / "bench_args.json").write_text(json.dumps({"sim_args": cfg.sim_args,
+                                                         "pipeline": pipeline_args(cfg)}))
+    return {"whole": whole, "calls": [label(json.loads(x)) for x in calls.read_text().splitlines()]}
+
+
+def default_run(cfg: Config) -> Path:
+    """A finished pipeline run on the default data (``work/stages/run1``), made when absent."""
+    run1 = cfg.work / "stages" / "run1"
+    marker = run1 / "bench_args.json"
+    if not ((run1 / "results" / "report.md").is_file() and marker.is_file()
+            and json.loads(marker.read_text()) == {"sim_args": cfg.sim_args, "pipeline": pipeline_args(cfg)}):
+        log.info("running the pipeline once on the default data (%s)", run1)
+        pipeline_run(cfg, run1)
+    return run1
+
+
+def per_command(runs: list[dict]) -> list[dict]:
+    """Each step command's :func:`summarise` over the runs, in pipeline order."""
+    order = list(dict.fromkeys(c["command"] for r in runs for c in r["calls"]))
+    stage = {c["command"]: c["stage"] for r in runs for c in r["calls"]}
+    return [dict(summarise([c for r in runs for c in r["calls"] if c["command"] == cmd]),
+                 command=cmd, stage=stage[cmd]) for cmd in order]
+
+
+def per_stage(runs: list[dict]) -> list[dict]:
+    """Per pipeline stage: median over runs of the summed wall time and of the largest peak RSS."""
+    stages = list(dict.fromkeys(c["stage"] for r in runs for c in r["calls"]))
+    out = []
+    for s in stages:
+        walls = [sum(c["wall_s"] for c in r["calls"] if c["stage"] == s) for r in runs]
+        rss = [max(c["peak_rss_mb"] for c in r["calls"] if c["stage"] == s) for r in runs]
+        out.append({"stage": s, "wall_s": statistics.median(walls), "peak_rss_mb": statistics.median(rss)})
+    return out
+
+
+def section(cfg: Config) -> Section:
+    """Run the pipeline ``cfg.repeat`` times and tabulate its stages."""
+    sec = Section("stages", "1. Pipeline stages on the default data")
+    runs = []
+    for k in range(cfg.repeat):
+        log.info("stages: pipeline run %d of %d", k + 1, cfg.repeat)
+        runs.append(pipeline_run(cfg, cfg.work / "stages" / f"run{k + 1}"))
+    floor = measure([sys.executable, "-c", FLOOR], cfg=cfg, log_file=cfg.dir("stages") / "floor.log")
+    whole = summarise([r["whole"] for r in runs])
+    cmds, stages = per_command(runs), per_stage(runs)
+    total = whole["wall_s"]
+    metrics = json.loads((cfg.work / "stages" / "run1" / "results" / "GM12878" / "metrics.json").read_text())
+    data = " ".join(["bash run_pipeline.sh --raw R --processed P --results S", *pipeline_args(cfg)])
+    n_bins = sum(1 for _ in open(cfg.work / "stages" / "run1" / "raw" / "truth.tsv")) - 1
+    sec.add(f"`{data}` in fresh folders, {plural(len(runs), 'run')} (the simulate stage makes the "
+            f"data: chr21 at 25 kb, {n_bins:,} bins, both cell lines). Each step runs as the only child of a "
+            "`benchmarks/rusage.py` wrapper (the pipeline's `$PY`), so its peak RSS is its own "
+            "(`getrusage(RUSAGE_CHILDREN).ru_maxrss`). Times are medians (min–max) over the runs; "
+            f"training ran {metrics['epochs_run']} epochs (early stopping, best epoch "
+            f"{metrics['best_epoch']}).")
+    sec.table(["Stage", "Command", "Wall s", "Peak RSS MB"],
+              [[c["stage"], f"`{c['command']}`", spread(c), mb(c["peak_rss_mb"])] for c in cmds]
+              + [["(start-up floor)", f"`python -c \"{FLOOR}\"`", spread(floor), mb(floor["peak_rss_mb"])]])
+    sec.table(["Stage", "Wall s (sum of its commands)", "Share of pipeline", "Peak RSS MB"],
+              [[s["stage"], secs(s["wall_s"]), f"{s['wall_s'] / total:.0%}", mb(s["peak_rss_mb"])]
+               for s in stages]
+              + [["**whole pipeline**", spread(whole), "100%", mb(whole["peak_rss_mb"])]])
+    slow = max(stages, key=lambda s: s["wall_s"])
+    sec.add(f"The slowest stage is **{slow['stage']}** ({slow['wall_s'] / total:.0%} of the pipeline). "
+            f"The start-up floor row is a bare interpreter importing torch and torch_geometric: every step that "
+            f"needs torch pays about {secs(floor['wall_s'])} s and {mb(floor['peak_rss_mb'])} MB before "
+            "doing any work.")
+    n = f"median of {len(runs)}"
+    sec.headline += [
+        [f"Stage wall time, s ({n} pipeline runs)", ", ".join(f"{s['stage']} {secs(s['wall_s'])}"
+                                                              for s in stages), ""],
+        ["Stage peak RSS, MB", ", ".join(f"{s['stage']} {mb(s['peak_rss_mb'])}" for s in stages), ""],
+        ["Whole pipeline (`run_pipeline.sh`, fresh folders)",
+         f"{secs(total)} s, peak RSS {mb(whole['peak_rss_mb'])} MB", n]]
+    sec.data = {"runs": runs, "per_command": cmds, "per_stage": stages, "whole": whole, "floor": floor}
+    return sec

@@ -1,0 +1,80 @@
+"""The benchmark suite: a quick run of one cheap section, and its helpers.
+
+No timing is asserted anywhere: only that the suite runs and writes its tables.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, assert_clean_error
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_scaling  # noqa: E402
+import bench_stages  # noqa: E402
+import rusage  # noqa: E402
+
+RUN = ROOT / "benchmarks" / "run.py"
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(RUN), *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_quick_naive_section_writes_tables(tmp_path):
+    out = tmp_path / "res" / "RESULTS.md"
+    proc = run_bench("--quick", "--only", "naive", "--out", out, "--work", tmp_path / "work", "-q")
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert text.startswith("# Benchmarks")
+    assert "| What | Value | Baseline / note |" in text  # headline table
+    assert "## 2. Against naive approaches" in text
+    assert "| Task | Size | Ours | Naive / other | Ratio |" in text
+    for task in ("bigWig mean per bin", "Pixels + balancing", "Per-bin cosine/L2/L1", "Compartments"):
+        assert f"| {task}" in text
+    assert "Packages: python" in text and "cores" in text
+    prov = json.loads(Path(f"{out}.provenance.json").read_text())
+    assert prov["parameters"]["only"] == ["naive"]
+    assert "naive" in json.loads((tmp_path / "work" / "results.json").read_text())
+
+
+def test_bad_flag_is_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    proc = run_bench("--only", "naive", "--repeat", "0", "--out", out, "--work", tmp_path / "work")
+    assert_clean_error(proc, "--repeat")
+    assert not out.exists()
+
+
+def test_rusage_records_the_childs_peak_memory(tmp_path):
+    rec = rusage.run([sys.executable, "-c", "b = bytearray(120 * 2**20); b[::4096] = b'x' * len(b[::4096])"])
+    assert rec["rc"] == 0
+    assert rec["peak_rss_mb"] >= 120
+    assert rec["wall_s"] > 0
+
+
+def test_pipeline_calls_are_labelled_and_aggregated():
+    def call(script, *args, wall=1.0, rss=100.0):
+        return bench_stages.label({"argv": ["python", f"scripts/{script}.py", *args], "wall_s": wall,
+                                   "peak_rss_mb": rss})
+    runs = [{"calls": [call("build_graph", "--mcool", "raw/GM12878.mcool", wall=w),
+                       call("build_graph", "--mcool", "raw/IMR90.mcool", wall=2 * w, rss=300),
+                       call("make_report", "--headline", wall=0.5)]} for w in (1.0, 3.0, 2.0)]
+    cmds = bench_stages.per_command(runs)
+    assert [c["command"] for c in cmds] == ["build_graph.py GM12878", "build_graph.py IMR90",
+                                            "make_report.py --headline"]
+    assert cmds[0]["wall_s"] == 2.0 and cmds[0]["n"] == 3
+    stages = bench_stages.per_stage(runs)
+    assert stages[0] == {"stage": "graph", "wall_s": 6.0, "peak_rss_mb": 300.0}
+    assert stages[1]["stage"] == "report"
+
+
+@pytest.mark.parametrize("k", [1.0, 2.0])
+def test_fitted_exponent_of_a_power_law(k):
+    x = [500, 1000, 2000, 5000]
+    assert bench_scaling.slope(x, [3e-4 * v**k for v in x]) == pytest.approx(k)
