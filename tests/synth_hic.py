@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -159,13 +158,11 @@ def cli_args(files: dict, changes: dict, *, bw_flag: str, out: Path) -> list[str
     return [a for k, v in base.items() for a in (k, v)]
 
 
-def run_main(main, argv: list[str], capsys) -> SimpleNamespace:
-    """Call a step's ``main(argv)`` in-process; return ``returncode`` and captured ``stderr``."""
-    try:
-        rc = main(argv)
-    except SystemExit as exc:  # argparse errors
-        rc = exc.code
-    return SimpleNamespace(returncode=rc, stderr=capsys.readouterr().err)
+def run_main(main, argv: list[str], capsys):
+    """Call a step's ``main(argv)`` in-process (``conftest.call_main``); ``capsys`` is kept for callers."""
+    from conftest import call_main
+
+    return call_main(main, *argv)
 
 
 def check_bad_input(main, files: dict, case: tuple, *, bw_flag: str, out: Path, capsys) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pyBigWig
 import pytest
 import torch
 
-from conftest import assert_clean_error, run_script
+from conftest import assert_clean_error, call_main, run_script
 
 
 # ----------------------------------------------------------------------------
@@ -199,24 +198,13 @@ def _fill(args, kit, out):
     return [a.format(**table) if isinstance(a, str) else str(a) for a in args]
 
 
-def run_main(script: str, argv: list[str], capsys) -> subprocess.CompletedProcess:
-    """Call ``<script>.main(argv)`` in-process (imports once: the battery stays fast)."""
-    main = importlib.import_module(script).main
-    capsys.readouterr()
-    try:
-        rc = main(argv)
-    except SystemExit as exc:  # argparse usage errors
-        rc = exc.code
-    cap = capsys.readouterr()
-    return subprocess.CompletedProcess([script, *argv], rc, cap.out, cap.err)
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case, kit, tmp_path, capsys):
+def test_bad_input(case, kit, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     tail = UNWRITABLE[case.script] if "unwritable" in case.id else OUT[case.script]
-    proc = run_main(case.script, _fill(case.args + tail, kit, out), capsys)
+    # in-process (imports once, so the battery stays fast); a subprocess variant follows
+    proc = call_main(importlib.import_module(case.script).main, *_fill(case.args + tail, kit, out))
     assert_clean_error(proc, case.message)
     assert list(out.iterdir()) == [], f"output left behind: {list(out.iterdir())}"
     assert not kit["marker"].exists(), "the malicious pickle's payload ran"
