@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -410,7 +411,9 @@ def bin_track(bw, chrom: str, start: np.ndarray, end: np.ndarray, *,
     lo_all, hi_all = (int(start[0]), min(int(end[-1]), length)) if len(start) else (0, 0)
     for lo in range(lo_all, hi_all, chunk_bp):
         hi = min(lo + chunk_bp, hi_all)
-        iv = np.array(bw.intervals(chrom, lo, hi) or np.zeros((0, 3)), dtype=float).reshape(-1, 3)
+        raw = bw.intervals(chrom, lo, hi) or ()
+        # fromiter over the flattened tuples: ~2x faster than np.array on a list of tuples
+        iv = np.fromiter(itertools.chain.from_iterable(raw), float, count=3 * len(raw)).reshape(-1, 3)
         iv = iv[np.isfinite(iv[:, 2])]
         s, e = np.clip(iv[:, 0], lo, hi).astype(np.int64), np.clip(iv[:, 1], lo, hi).astype(np.int64)
         keep = e > s
