@@ -10,12 +10,13 @@ import json
 
 import pandas as pd
 
-import bench_io
-import bench_train
-import model as vgae
-from bench_stages import default_run
-from benchlib import Config, Section, log, num
-from compare_embeddings import filter_text
+from benchlib import Config, Section, log, num  # first: puts scripts/ on sys.path
+
+import bench_io  # noqa: E402
+import bench_train  # noqa: E402
+import model as vgae  # noqa: E402
+from bench_stages import default_run  # noqa: E402
+from compare_embeddings import filter_text  # noqa: E402
 
 DIADEM = "03_IMR90_MSC_chr21_40kb_hg19_DIADEM"
 
@@ -63,7 +64,8 @@ def section(cfg: Config) -> Section:
                 "Target ≥ 0.95.")
         sec.table(["Cell", "Method", r"\|r\|"], [[*k.split("_", 1), num(r, ".4f")] for k, r in pc1.items()])
         sec.headline.append([r"E1 vs published DIADEM PC1, \|r\|",
-                             ", ".join(f"{k.split('_')[0]} {r:.3f}" for k, r in pc1.items() if k.endswith("pearson")),
+                             ", ".join(f"{k.split('_')[0]} {r:.3f}" for k, r in pc1.items()
+                                       if k.endswith("pearson")),
                              "target ≥ 0.95 (`--method pearson`)"])
         sec.data["diadem"] = pc1
     else:
@@ -112,6 +114,7 @@ def section(cfg: Config) -> Section:
                for k, v in (("without filter", t["unfiltered"]), (f"with filter ({filt})", t["filtered"]))])
     sec.headline.append(["Switch precision / recall vs planted",
                          f"{num(t['filtered']['precision'])} / {num(t['filtered']['recall'])} ({filt})",
-                         f"without filter {num(t['unfiltered']['precision'])} / {num(t['unfiltered']['recall'])}"])
+                         f"without filter {num(t['unfiltered']['precision'])} / "
+                         f"{num(t['unfiltered']['recall'])}"])
     sec.data.update(agreement=agree, switches=t)
     return sec

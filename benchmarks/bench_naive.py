@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-import compute_compartments as cc
-import hicio
 from benchlib import (Config, Section, default_data, log, ms, num, plural, ratio, speedup_row, time_call,
-                      use_cooltools)
-from compare_embeddings import bin_distances
+                      use_cooltools)  # first: puts scripts/ on sys.path
+
+import compute_compartments as cc  # noqa: E402
+import hicio  # noqa: E402
+from compare_embeddings import bin_distances  # noqa: E402
 
 CHROM = "chr21"
 RES = 25_000
@@ -127,7 +128,8 @@ def section(cfg: Config) -> Section:
         ct = cooltools_vs_ours(eig, clr, track, repeat=rep)
         ours = ct["pearson"]["time"]
         rows.append(["Compartments (read + E1–E3): ours (`pearson`) vs `cooltools` `eigs_cis`", n,
-                     ms(ours["s"]), ms(ct["cooltools_time"]["s"]), ratio(ct["cooltools_time"]["s"] / ours["s"])])
+                     ms(ours["s"]), ms(ct["cooltools_time"]["s"]),
+                     ratio(ct["cooltools_time"]["s"] / ours["s"])])
         res["cooltools"] = ct
         agree = [[f"ours `--method {m}`", ct[m]["n"], num(ct[m]["r"], ".4f"), f"{ct[m]['sign_agreement']:.2%}",
                   ms(ct[m]["time"]["s"])] for m in ("pearson", "cooltools")]
@@ -135,7 +137,8 @@ def section(cfg: Config) -> Section:
                      f"r {ct['pearson']['r']:.3f}, signs {ct['pearson']['sign_agreement']:.1%}",
                      "target ≥ 95% signs; `--method cooltools`: "
                      f"r {ct['cooltools']['r']:.4f}, signs {ct['cooltools']['sign_agreement']:.1%}"])
-    sec.add(f"GM12878 of the default data ({CHROM}, 25 kb). Median of {plural(rep, 'call')} each, in this process, "
+    sec.add(f"GM12878 of the default data ({CHROM}, 25 kb). Median of {plural(rep, 'call')} each, "
+            "in this process, "
             "after the same inputs were opened; each pair's results were checked to be equal first. "
             "Ratio = naive time / ours (for cooltools: its time / ours).")
     sec.table(["Task", "Size", "Ours", "Naive / other", "Ratio"], rows)

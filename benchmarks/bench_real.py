@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import common
-from bench_naive import e1_agreement
-from benchlib import CELLS, Config, Section, log, mb, measure, num, script, secs, spread
+from benchlib import CELLS, Config, Section, log, mb, measure, num, script, secs, spread  # first: sys.path
+
+import common  # noqa: E402
+from bench_naive import e1_agreement  # noqa: E402
 
 PLOT = "01_GM12878_IMR90_chr21_28-30Mb_10kb_hg19_plotgardenerData"
 TADC = "02_GM12878_IMR90_chr2_8-48Mb_40kb_hg19_TADCompare"
@@ -57,7 +58,8 @@ def graphs(d: Path, cfg: Config, sec: Section) -> None:
     sec.table(["Cell", "Feature", "Mean", "SD", "Min", "Max", "Zeros"], stats)
     g1 = sec.data[CELLS[0]]
     sec.headline.append(["Real data: build_graph (GM12878, 10 kb window)",
-                         f"{secs(g1['measure']['wall_s'])} s; {g1['usable']} usable of {g1['nodes']:,} nodes, {g1['edges']:,} edges", ""])
+                         f"{secs(g1['measure']['wall_s'])} s; {g1['usable']} usable of {g1['nodes']:,} nodes, "
+                         f"{g1['edges']:,} edges", ""])
 
 
 def compartments(d: Path, cfg: Config, sec: Section) -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-import common
-from benchlib import ROOT, Config, Section, log, mb, measure, script, secs
+from benchlib import ROOT, Config, Section, log, mb, measure, script, secs  # first: puts scripts/ on sys.path
+
+import common  # noqa: E402
 
 MAX_DIST = 3_000_000
 QUICK_MAX_DIST = 1_000_000
@@ -58,7 +59,8 @@ def stage_commands(d: Path, res: int, work: Path, epochs: int) -> dict[str, list
                                "--out", work / "compartments.csv", "-q"),
         "train": script("train_vgae", "--graph", g, "--epochs", epochs, "--patience", epochs,
                         "--outdir", t, "--seed", 0, "-q"),
-        "encode": script("encode_graph", "--model", t / "model.pt", "--graph", g, "--out", work / "emb.npy", "-q"),
+        "encode": script("encode_graph", "--model", t / "model.pt", "--graph", g, "--out", work / "emb.npy",
+                         "-q"),
     }
 
 
@@ -111,7 +113,8 @@ def figure(points: list[dict], exps: dict):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
     for k, st in enumerate(STAGES):
         colour = f"C{k}"
-        for series, style in (("size", dict(marker="o", ls="-")), ("resolution", dict(marker="s", ls=":", mfc="none"))):
+        for series, style in (("size", dict(marker="o", ls="-")),
+                              ("resolution", dict(marker="s", ls=":", mfc="none"))):
             pts = sorted((p for p in points if p["series"] == series), key=lambda p: p["bins"])
             x = [p["bins"] for p in pts]
             e = exps[st]
@@ -129,9 +132,14 @@ def figure(points: list[dict], exps: dict):
     return fig
 
 
-def profile(cmd: list[str], out: Path, *, top: int = 12) -> tuple[list[list], list[list], float]:
-    """Re-run ``cmd`` (``python script ...``) under cProfile; top functions by self time, and
-    the project's own functions by cumulative time."""
+def profile(cmd: list[str], out: Path, *, top: int = 12) -> dict:
+    """Re-run ``cmd`` (``python script ...``) under cProfile.
+
+    Returns the top functions by self time (``self``), the project's own functions by
+    cumulative time (``ours``), the profiled seconds (``total``), those inside the script's
+    ``main`` (``main``) and ``where``: ``(function, seconds)`` of the project's functions
+    below the entry points (those holding < 90% of ``main``), most expensive first.
+    """
     import subprocess
 
     prof = out / "profile.out"
@@ -147,11 +155,15 @@ def profile(cmd: list[str], out: Path, *, top: int = 12) -> tuple[list[list], li
             str(Path(file).relative_to(ROOT)) if file.startswith(str(ROOT)) else file
         return f"`{short}:{line}({fn})`" if line else f"`{fn}`"
 
-    by_self = sorted(items, key=lambda kv: -kv[1][2])[:top]
-    ours = [kv for kv in items if kv[0][0].startswith(str(ROOT / "scripts")) and kv[0][2] != "<module>"]
-    by_cum = sorted(ours, key=lambda kv: -kv[1][3])[:top]
+    ours = sorted((kv for kv in items if kv[0][0].startswith(str(ROOT / "scripts")) and kv[0][2] != "<module>"),
+                  key=lambda kv: -kv[1][3])
+    main = next((kv[1][3] for kv in ours if kv[0][2] == "main"), ours[0][1][3] if ours else 0.0)
     row = lambda kv: [name(kv[0]), kv[1][1], f"{kv[1][2]:.2f}", f"{kv[1][3]:.2f}"]  # noqa: E731
-    return [row(kv) for kv in by_self], [row(kv) for kv in by_cum], float(st.total_tt)  # type: ignore[attr-defined]
+    return {"self": [row(kv) for kv in sorted(items, key=lambda kv: -kv[1][2])[:top]],
+            "ours": [row(kv) for kv in ours[:top]], "total": float(st.total_tt),  # type: ignore[attr-defined]
+            "main": float(main),
+            "where": [(f"{Path(kv[0][0]).stem}.{kv[0][2]}", float(kv[1][3]))
+                      for kv in ours if kv[1][3] < 0.9 * main][:6]}
 
 
 def scaling_runs(cfg: Config) -> str:
@@ -182,10 +194,10 @@ def section(cfg: Config) -> Section:
             "divided by the epochs. "
             f"Exponents: log-log least squares over the size series from {FIT_FROM_BINS:,} bins up.",
             f"![scaling]({fig_path.name})")
-    head = ["Series", "Dataset", "Bins (usable)", "Edges", "Pixels"] + [f"{s} s" for s in STAGES] + ["train s/epoch"]
+    head = ["Series", "Dataset", "Bins (usable)", "Edges", "Pixels", *(f"{s} s" for s in STAGES), "train s/epoch"]
     rows = [[p["series"], p["name"], f"{p['bins']:,} ({p['usable']:,})", p["edges"], p["pixels"],
-             *[secs(p["stages"][s]["wall_s"]) + (f" (n={p['stages'][s]['n']})" if p["stages"][s]["n"] > 1 else "")
-               for s in STAGES],
+             *[secs(m["wall_s"]) + (f" (n={m['n']})" if m["n"] > 1 else "")
+               for m in (p["stages"][s] for s in STAGES)],
              secs(p["s_per_epoch"])] for p in points]
     sec.add("Wall time (median, s):")
     sec.table(head, rows)
@@ -205,17 +217,21 @@ def section(cfg: Config) -> Section:
     largest = max((p for p in points if p["series"] == "size"), key=lambda p: p["bins"])
     slow = max(STAGES, key=lambda s: largest["stages"][s]["wall_s"])
     log.info("scaling: profiling %s at %s", slow, largest["name"])
-    by_self, by_cum, total = profile(largest["commands"][slow], cfg.dir("scaling", "profile"))
+    prof = profile(largest["commands"][slow], cfg.dir("scaling", "profile"))
+    where = ", ".join(f"`{fn}` {t:.1f} s ({t / prof['main']:.0%})" for fn, t in prof["where"])
     sec.add(f"### Profile: {slow} at {largest['name']} (the slowest stage at the largest size)",
-            f"`python -m cProfile` of the same command; {total:.1f} s of profiled time. "
-            "Top functions by self time:")
-    sec.table(["Function", "Calls", "Self s", "Cumulative s"], by_self)
+            f"`python -m cProfile` of the same command: {prof['total']:.1f} s profiled, of which "
+            f"{prof['total'] - prof['main']:.1f} s start-up and imports and {prof['main']:.1f} s in `main`. "
+            f"Where that goes, by the project's functions below the entry points (cumulative, so nested "
+            f"calls overlap): {where}.", "Top functions by self time:")
+    sec.table(["Function", "Calls", "Self s", "Cumulative s"], prof["self"])
     sec.add("The project's own functions by cumulative time:")
-    sec.table(["Function", "Calls", "Self s", "Cumulative s"], by_cum)
+    sec.table(["Function", "Calls", "Self s", "Cumulative s"], prof["ours"])
     sec.headline.append(["Scaling exponents, time ∝ bins^k (size series)",
                          ", ".join(f"{s} {e['time_vs_bins']:.2f}" for s, e in exps.items())
                          + f"; train s/epoch {per_epoch['vs_bins']:.2f}",
-                         f"{largest['name']}: slowest stage {slow} {secs(largest['stages'][slow]['wall_s'])} s"])
-    sec.data = {"points": points, "exponents": exps, "per_epoch_exponent": per_epoch, "profiled": {"stage": slow, "self": by_self,
-                                                                  "ours": by_cum, "total_s": total}}
+                         f"{largest['name']}: slowest stage {slow} "
+                         f"{secs(largest['stages'][slow]['wall_s'])} s"])
+    sec.data = {"points": points, "exponents": exps, "per_epoch_exponent": per_epoch,
+                "profiled": dict(prof, stage=slow)}
     return sec

@@ -114,8 +114,8 @@ def section(cfg: Config) -> Section:
             f"data: chr21 at 25 kb, {n_bins:,} bins, both cell lines). Each step runs as the only child of a "
             "`benchmarks/rusage.py` wrapper (the pipeline's `$PY`), so its peak RSS is its own "
             "(`getrusage(RUSAGE_CHILDREN).ru_maxrss`). Times are medians (min–max) over the runs; "
-            f"training ran {metrics['epochs_run']} epochs (early stopping, best epoch "
-            f"{metrics['best_epoch']}).")
+            f"training ran {metrics['epochs_run']} epochs (best epoch {metrics['best_epoch']}"
+            f"{', stopped early' if metrics.get('stopped_early') else ''}).")
     sec.table(["Stage", "Command", "Wall s", "Peak RSS MB"],
               [[c["stage"], f"`{c['command']}`", spread(c), mb(c["peak_rss_mb"])] for c in cmds]
               + [["(start-up floor)", f"`python -c \"{FLOOR}\"`", spread(floor), mb(floor["peak_rss_mb"])]])
@@ -125,8 +125,8 @@ def section(cfg: Config) -> Section:
               + [["**whole pipeline**", spread(whole), "100%", mb(whole["peak_rss_mb"])]])
     slow = max(stages, key=lambda s: s["wall_s"])
     sec.add(f"The slowest stage is **{slow['stage']}** ({slow['wall_s'] / total:.0%} of the pipeline). "
-            f"The start-up floor row is a bare interpreter importing torch and torch_geometric: every step that "
-            f"needs torch pays about {secs(floor['wall_s'])} s and {mb(floor['peak_rss_mb'])} MB before "
+            "The start-up floor row is a bare interpreter importing torch and torch_geometric: every "
+            f"step that needs torch pays about {secs(floor['wall_s'])} s and {mb(floor['peak_rss_mb'])} MB before "
             "doing any work.")
     n = f"median of {len(runs)}"
     sec.headline += [
