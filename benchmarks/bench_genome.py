@@ -407,8 +407,18 @@ def render(rec: dict, *, figure: Path) -> str:
                       md_table(["Chrom", "Bins", *[f"{c} s" for c in wide.columns[2:]]],
                                [list(r) for r in wide.itertuples(index=False)]), ""]
         lines += ["Fitted exponents, time ∝ bins^k (least squares of log s on log bins): "
-                  + "; ".join(f"{n} k = {k:.2f}" for n, (k, _) in fits.items()) + ".",
-                  "", f"![scaling]({figure.name})", ""]
+                  + "; ".join(f"{n} k = {k:.2f}" for n, (k, _) in fits.items()) + "."]
+        if sc:
+            df = pd.DataFrame(sc["rows"])
+            per_chrom = df.drop_duplicates("chrom")
+            k_pix, _ = fit_exponent(per_chrom["bins"].to_numpy(float), per_chrom["pixels"].to_numpy(float))
+            per_pixel = {f: fit_exponent(d["pixels"].to_numpy(float), d["seconds"].to_numpy(float))[0]
+                         for f, d in df.groupby("function", sort=False)}
+            lines += ["", f"The pixels themselves grow as bins^{k_pix:.2f} (a longer chromosome has more "
+                      "long-range contacts to store and read), so a stage that is linear in pixels "
+                      "shows a bin exponent above 1. Against the pixel count, time ∝ pixels^k: "
+                      + "; ".join(f"{f} k = {k:.2f}" for f, k in per_pixel.items()) + "."]
+        lines += ["", f"![scaling]({figure.name})", ""]
     return "\n".join(lines)
 
 

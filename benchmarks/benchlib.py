@@ -4,12 +4,14 @@
 * :class:`Section` -- what each section returns: Markdown body, headline rows, raw numbers.
 * :func:`measure` -- median wall time and peak RSS of a command run ``repeat`` times,
   each run in a child process under ``benchmarks/rusage.py``.
-* :func:`time_call` -- median wall time of an in-process call (the same-run ratios).
+* :func:`time_call` -- median wall time of an in-process call after a warm-up call, GC paused
+  (the same-run ratios).
 * :func:`default_data` -- the default simulated dataset (chr21 @ 25 kb), made once.
 * :func:`machine_info`, :func:`versions` -- what RESULTS.md records about the run.
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -157,14 +159,31 @@ def measure(cmd: Sequence[Any], *, cfg: Config, log_file: Path, env: dict[str, s
             return summarise(records)
 
 
-def time_call(fn: Callable[[], Any], *, repeat: int) -> tuple[dict, Any]:
-    """Median wall time of ``fn()`` over ``repeat`` calls in this process, and its last result."""
-    times, result = [], None
-    for _ in range(repeat):
+def time_call(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[dict, Any]:
+    """Median wall time of ``fn()`` over ``repeat`` calls in this process, and its last result.
+
+    As :mod:`timeit` does: ``warmup`` untimed calls first (file indexes read, caches and
+    JIT filled -- their time is kept as ``first``), and the garbage collector paused
+    during each timed call, so a collection triggered by earlier allocations is not
+    charged to whichever call happens to be running.
+    """
+    times, result, first = [], None, None
+    for _ in range(warmup):
         t0 = time.perf_counter()
         result = fn()
-        times.append(time.perf_counter() - t0)
-    return {"n": repeat, "s": statistics.median(times), "min": min(times), "max": max(times)}, result
+        first = time.perf_counter() - t0 if first is None else first
+    for _ in range(repeat):
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t0)
+        finally:
+            if gc_was_on:
+                gc.enable()
+    return {"n": repeat, "s": statistics.median(times), "min": min(times), "max": max(times),
+            "first": first}, result
 
 
 def speedup_row(what: str, fast: dict, slow: dict, size: str) -> list:

@@ -92,9 +92,11 @@ def _per_bin_loop(bw, chrom, start, end):
 @settings(max_examples=25, deadline=None)
 @given(res=st.integers(1, 400), n_full=st.integers(0, 40), tail=st.integers(0, 399),
        step=st.integers(1, 60), bw_cut=st.integers(0, 300), seed=st.integers(0, 10),
-       chunk=st.sampled_from([7, 1000, 50_000_000]))
-def test_bin_track_aligns_with_per_bin_stats(tmp_path_factory, res, n_full, tail, step, bw_cut, seed, chunk):
-    """Any length/resolution, a last bin shorter than res, a bigWig chromosome shorter than the cooler's."""
+       chunk=st.sampled_from([7, 1000, 50_000_000]), method=st.sampled_from(["auto", "intervals", "stats"]))
+def test_bin_track_aligns_with_per_bin_stats(tmp_path_factory, res, n_full, tail, step, bw_cut, seed, chunk,
+                                             method):
+    """Any length/resolution, a last bin shorter than res, a bigWig chromosome shorter than the
+    cooler's; both binning routes and the automatic choice between them."""
     tail %= res
     length = n_full * res + tail
     if length == 0:
@@ -115,16 +117,38 @@ def test_bin_track_aligns_with_per_bin_stats(tmp_path_factory, res, n_full, tail
                       ends=np.minimum(pos + step, bw_len)[keep].tolist(), values=vals[keep].tolist())
     bw.close()
     with hicio.open_bigwig(path) as bw:
-        got = hicio.bin_track(bw, "c", start, end, chunk_bp=chunk)
+        got = hicio.bin_track(bw, "c", start, end, chunk_bp=chunk, method=method)
         want = _per_bin_loop(bw, "c", start, end)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
-def test_bin_track_skips_nan_intervals(tmp_path):
+@pytest.mark.parametrize("method", ["intervals", "stats"])
+def test_bin_track_skips_nan_intervals(tmp_path, method):
+    """NaN-valued intervals count as uncovered (pyBigWig's stats() alone would give None)."""
     path = synth_hic.write_bigwig(tmp_path / "n.bw", {"c": [1.0, np.nan, 3.0, np.nan]}, step=10)
     with hicio.open_bigwig(path) as bw:
-        got = hicio.bin_track(bw, "c", np.array([0, 15, 30]), np.array([15, 30, 40]))
+        got = hicio.bin_track(bw, "c", np.array([0, 15, 30]), np.array([15, 30, 40]), method=method)
     np.testing.assert_allclose(got, [1.0, 3.0, np.nan])
+
+
+@pytest.mark.parametrize("step, res, want", [(1000, 25_000, "intervals"), (10, 25_000, "stats"),
+                                             (10, 1000, "intervals")])
+def test_binning_method_follows_interval_length(tmp_path, step, res, want):
+    """Dense (base-pair-like) tracks at coarse bins go through stats(), step tracks through
+    intervals(); the probe finds a track that covers only part of the chromosome."""
+    import pyBigWig
+
+    length, lo = 2_000_000, 700_000  # data only in a 200 kb stretch
+    starts = np.arange(lo, lo + 200_000, step)
+    path = tmp_path / "d.bw"
+    bw = pyBigWig.open(str(path), "w")
+    bw.addHeader([("c", length)])
+    bw.addEntries(["c"] * len(starts), starts.tolist(), ends=(starts + step).tolist(),
+                  values=[2.0] * len(starts))
+    bw.close()
+    start = np.arange(0, length, res)
+    with hicio.open_bigwig(path) as bw:
+        assert hicio._binning_method(bw, "c", start, start + res) == want
 
 
 def test_read_tracks_resolves_chr_prefix_and_logs(files, caplog):
