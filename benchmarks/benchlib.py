@@ -65,6 +65,7 @@ class Config:
     budget_s: float = 60.0
     real: Path = REAL
     with_cooltools: bool = False
+    with_genome: bool = False
     sizes: Sequence[int] = (500, 1000, 2000, 5000, 10000, 20000)
     resolutions: Sequence[int] = (100_000, 50_000, 25_000, 10_000)
     scaling_epochs: int = 3

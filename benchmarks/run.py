@@ -10,7 +10,9 @@
 Sections: stages (time and peak RSS of every pipeline stage and of the whole
 pipeline), naive (vectorised code vs the naive way, as same-run ratios), accuracy
 (truth, published PC1, AUC and silhouettes vs baselines, switch precision/recall),
-scaling (stages against bins and edges, log-log plot, profile), real (real data).
+scaling (stages against bins and edges, log-log plot, profile), real (real data),
+genome (the genome-wide targets, from bench_genome.py's saved records unless
+--with-genome re-measures them).
 Working files go to benchmarks/_work/ (git-ignored). Only a full run (no --only,
 no --quick) writes benchmarks/RESULTS.md unless --out says otherwise.
 """
@@ -32,7 +34,7 @@ import common  # noqa: E402
 
 #: Section -> module whose ``section(cfg)`` measures it (imported only when it runs).
 SECTIONS = {"stages": "bench_stages", "naive": "bench_naive", "accuracy": "bench_accuracy",
-            "scaling": "bench_scaling", "real": "bench_real"}
+            "scaling": "bench_scaling", "real": "bench_real", "genome": "bench_genome"}
 
 
 def cpu_minutes() -> float:
@@ -88,6 +90,9 @@ def build_parser() -> common.ArgumentParser:
                    help="a command whose first run exceeds S / repeat seconds is run once")
     p.add_argument("--with-cooltools", action="store_true",
                    help="pip-install cooltools 0.7.1 into benchmarks/_work/site and compare with it")
+    p.add_argument("--with-genome", action="store_true",
+                   help="re-measure the genome-wide section with bench_genome.py (about half an hour; "
+                   "otherwise its saved records are reported)")
     p.add_argument("--real", type=Path, default=REAL, help="real-data folder (sections skip it when absent)")
     p.add_argument("--sizes", type=int, nargs="+", help="scaling: chromosome sizes in bins at 25 kb "
                    f"[{' '.join(map(str, Config.sizes))}]")
@@ -115,6 +120,7 @@ def config(args: argparse.Namespace) -> tuple[Config, Path]:
     common.ensure_writable_dir(work)
     cfg = Config(work=work.resolve(), figure_dir=out.parent.resolve(), quick=args.quick, repeat=repeat,
                  budget_s=args.budget, real=args.real, with_cooltools=args.with_cooltools,
+                 with_genome=args.with_genome,
                  scaling_epochs=args.scaling_epochs, scaling_repeat=args.scaling_repeat)
     cfg.sizes = args.sizes or cfg.sizes
     cfg.resolutions = args.resolutions or cfg.resolutions

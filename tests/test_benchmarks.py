@@ -78,3 +78,45 @@ def test_pipeline_calls_are_labelled_and_aggregated():
 def test_fitted_exponent_of_a_power_law(k):
     x = [500, 1000, 2000, 5000]
     assert bench_scaling.slope(x, [3e-4 * v**k for v in x]) == pytest.approx(k)
+
+
+def _genome_records(work: Path, *, wall_s: float, min_arm: float, incomplete: bool = False) -> None:
+    stages = {"graph": {"wall_s": 30.0, "peak_rss_mb": 700.0}, "train": {"wall_s": wall_s - 30, "peak_rss_mb": 2300.0}}
+    recs = {"config": {"pipeline_args": ["--chrom", "all"], "sim_args": ["--genome", "hg38"], "n_bins": 115009,
+                       "n_chroms": 22},
+            "machine": {"git": "abc1234", "cores": 2},
+            "simulate": {"wall_s": 300.0, "peak_rss_mb": 2100.0},
+            "pipeline": {"stages": stages, "wall_s": wall_s, "peak_rss_mb": 2300.0, "load_avg": [1.0, 2.0],
+                         **({"incomplete": True} if incomplete else {})},
+            "accuracy": {"min_arm": min_arm, "n_arms_below": int(min_arm < 0.95), "n_arms_held": 78,
+                         "pooled": {"GM12878": 0.99, "IMR90": 0.99}}}
+    work.mkdir(parents=True)
+    for key, value in recs.items():
+        (work / f"record_{key}.json").write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize("wall_s, min_arm, incomplete, want", [
+    (1200.0, 0.99, False, ["**pass**", "**pass**", "**pass**"]),
+    (2000.0, 0.99, False, ["**FAIL**", "**pass**", "**pass**"]),
+    (1900.0, 0.90, True, ["**FAIL**", "**pass**", "**FAIL**"]),
+    (600.0, 0.99, True, ["n/a", "**pass**", "**pass**"]),  # still running, under the limit so far
+])
+def test_genome_section_reports_targets_from_saved_records(tmp_path, wall_s, min_arm, incomplete, want):
+    """run.py's genome section reads bench_genome.py's records; the pass/FAIL logic of each target."""
+    import bench_genome
+    from benchlib import Config
+
+    _genome_records(tmp_path / "genome", wall_s=wall_s, min_arm=min_arm, incomplete=incomplete)
+    sec = bench_genome.section(Config(work=tmp_path))
+    assert [row[2] for row in sec.data["targets"]] == want
+    text = sec.markdown()
+    assert "115,009 bins" in text and "| **whole pipeline**" in text and "2300" in text
+    assert f"{wall_s + 300:.0f} s with the simulation" in text
+
+
+def test_genome_section_without_records_says_how_to_measure(tmp_path):
+    import bench_genome
+    from benchlib import Config
+
+    sec = bench_genome.section(Config(work=tmp_path))
+    assert "bench_genome.py" in sec.markdown() and sec.headline[0][1] == "not measured"
