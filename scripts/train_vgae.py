@@ -139,14 +139,19 @@ def sample_negatives(n: int, num: int, *, link_keys: np.ndarray, rng: np.random.
 
 def distance_matched_negatives(pairs: np.ndarray, *, pos: np.ndarray, chrom: np.ndarray,
                                link_keys: np.ndarray, rng: np.random.Generator,
-                               max_rounds: int = 200) -> tuple[np.ndarray, np.ndarray]:
+                               rounds: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """One non-link per link in ``pairs``, at exactly the same genomic distance.
 
-    Each round draws an anchor bin uniformly and takes the bin ``d`` away from it
-    (random side) on the same chromosome; trans pairs get a random bin on another
-    chromosome. Pairs that are links (``link_keys``: sorted :func:`pair_keys`),
-    self-pairs or off the chromosome are redrawn. Every node here is a usable bin
-    (run it on the usable subgraph).
+    First up to ``rounds`` rounds of rejection sampling: each draws an anchor bin
+    uniformly and takes the bin ``d`` away from it (random side) on the same
+    chromosome; trans pairs get a random bin on another chromosome. Pairs that are
+    links (``link_keys``: sorted :func:`pair_keys`), self-pairs or off the
+    chromosome are redrawn. Cis links still unmatched after that sit at distances
+    where nearly every pair is a link; for each such distance every same-chromosome
+    pair at it is listed, the links are removed and one free pair is drawn uniformly
+    per link -- the same distribution, without retrying hopeless draws (a link at a
+    distance with no free pair stays unmatched). Every node here is a usable bin (run
+    it on the usable subgraph).
 
     Returns
     -------
@@ -162,22 +167,39 @@ def distance_matched_negatives(pairs: np.ndarray, *, pos: np.ndarray, chrom: np.
     cis = chrom[pairs[0]] == chrom[pairs[1]]
     neg = np.full((2, pairs.shape[1]), -1, dtype=np.int64)
     todo = np.arange(pairs.shape[1])
-    for _ in range(max_rounds):
+    for _ in range(rounds):
         if todo.size == 0:
             break
         a = rng.integers(n, size=todo.size)
-        target = pos[a] + rng.choice([-1, 1], size=todo.size) * d[todo]
-        b_cis = node_at[np.clip(target, 0, node_at.size - 1)]
-        b_cis = np.where((target >= 0) & (target < node_at.size), b_cis, -1)
-        b = np.where(cis[todo], b_cis, rng.integers(n, size=todo.size))
+        b = np.where(cis[todo], _node_at_distance(node_at, pos[a] + rng.choice([-1, 1], size=todo.size) * d[todo]),
+                     rng.integers(n, size=todo.size))
         ok = (b >= 0) & (b != a)
         b = np.where(ok, b, a)
         ok &= (chrom[b] == chrom[a]) == cis[todo]
         ok &= ~_is_link(pair_keys(np.stack([a, b]), n), link_keys)
         neg[:, todo[ok]] = a[ok], b[ok]
         todo = todo[~ok]
+    left = todo[cis[todo]]
+    for dist in np.unique(d[left]):  # a loop over distinct distances, not bins
+        want = left[d[left] == dist]
+        a = np.arange(n)
+        b = _node_at_distance(node_at, pos + dist)
+        ok = b >= 0
+        a, b = a[ok], b[ok]
+        a, b = a[chrom[a] == chrom[b]], b[chrom[a] == chrom[b]]
+        free = ~_is_link(pair_keys(np.stack([a, b]), n), link_keys)
+        a, b = a[free], b[free]
+        if a.size:
+            pick = rng.integers(a.size, size=want.size)
+            neg[:, want] = a[pick], b[pick]
     found = neg[0] >= 0
     return found, neg[:, found]
+
+
+def _node_at_distance(node_at: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The node at each genomic position ``target`` (bins), -1 where none or off the genome."""
+    inside = (target >= 0) & (target < node_at.size)
+    return np.where(inside, node_at[np.clip(target, 0, node_at.size - 1)], -1)
 
 
 def link_scores(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:

@@ -180,3 +180,19 @@ def test_cuda_requested_without_cuda(graph_path, tmp_path):
     proc = call_main(train_vgae.main, "--graph", graph_path, "--device", "cuda", "--outdir", tmp_path / "o")
     assert_clean_error(proc, "CUDA is not available")
     assert not (tmp_path / "o").exists()
+
+
+def test_distance_matched_negatives_at_saturated_distances():
+    """Where almost every pair at a distance is a link, the one free pair is found (not left to
+    chance); where none is free, the link stays unmatched."""
+    n = 60
+    pos, chrom = np.arange(n), np.zeros(n, dtype=np.int64)
+    a = np.arange(n - 1)
+    ones = np.stack([a, a + 1])[:, a != 10]            # every distance-1 pair but (10, 11)
+    twos = np.stack([a[:-1], a[:-1] + 2])              # every distance-2 pair
+    links = np.concatenate([ones, twos], 1)
+    keys = np.unique(train_vgae.pair_keys(links, n))
+    found, neg = train_vgae.distance_matched_negatives(links, pos=pos, chrom=chrom, link_keys=keys,
+                                                       rng=np.random.default_rng(0), rounds=1)
+    assert found[:ones.shape[1]].all() and not found[ones.shape[1]:].any()
+    assert (np.sort(neg, 0) == [[10], [11]]).all()
