@@ -256,12 +256,19 @@ def umap_embed(x: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1,
     import umap
 
     n_neighbors = int(min(n_neighbors, len(x) - 1))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*n_jobs value.*")
-        warnings.filterwarnings("ignore", message=".*disconnected.*")
-        reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
-                            random_state=seed, n_components=2)
-        return reducer.fit_transform(np.asarray(x, dtype=np.float32))
+    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
+                        random_state=seed, n_components=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = reducer.fit_transform(np.asarray(x, dtype=np.float32))
+    for w in caught:
+        text = str(w.message)
+        if "Spectral initialisation failed" in text:
+            # a k-NN graph in separate pieces (genome-wide: often one per chromosome)
+            log.info("UMAP: no spectral layout for a k-NN graph in separate pieces; random start")
+        elif "n_jobs value" not in text and "disconnected" not in text:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
 
 
 def umap_rows(n: int, *, max_bins: int = 20000, seed: int = 0) -> np.ndarray:

@@ -6,6 +6,7 @@ tests reuse its outputs, replace UMAP by a stand-in, or stop before UMAP.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,26 @@ def test_umap_rows_subsample_is_seeded_sorted_and_bounded():
     assert len(a) == 100 and len(set(a)) == 100 and (np.diff(a) > 0).all()
     assert (a == ve.umap_rows(1000, max_bins=100, seed=3)).all()
     assert not (a == ve.umap_rows(1000, max_bins=100, seed=4)).all()
+
+
+def test_umap_spectral_fallback_is_one_log_line_and_other_warnings_pass(monkeypatch, caplog):
+    """umap's multi-line "Spectral initialisation failed" warning (a genome-wide k-NN graph in one
+    piece per chromosome) becomes one log line; unrelated warnings still reach the user."""
+    import warnings
+
+    import umap
+
+    class FakeUMAP:
+        def __init__(self, **kw):
+            pass
+
+        def fit_transform(self, x):
+            warnings.warn("Spectral initialisation failed! The eigenvector solver\nfailed.", UserWarning)
+            warnings.warn("something else", RuntimeWarning)
+            return np.zeros((len(x), 2))
+
+    monkeypatch.setattr(umap, "UMAP", FakeUMAP)
+    with caplog.at_level(logging.INFO, logger="chromatin_gnn"), pytest.warns(RuntimeWarning, match="else"):
+        out = ve.umap_embed(np.ones((30, 4)))
+    assert out.shape == (30, 2)
+    assert any("random start" in r.getMessage() for r in caplog.records)
