@@ -5,8 +5,9 @@
 
 Edges touching masked bins are dropped, then the usable bins' links are split with
 torch_geometric's ``RandomLinkSplit`` (undirected; validation and test get sampled
-negatives; training negatives are resampled every epoch). Loss = BCE + KL/N; early
-stopping on validation AUC restores the best weights.
+negatives; training negatives are resampled every epoch). On a graph over several
+chromosomes without trans links, every negative is a cis pair (``--negatives``).
+Loss = BCE + KL/N; early stopping on validation AUC restores the best weights.
 
 Random negatives are mostly far apart along the genome while contacts are mostly
 close, so a test AUC alone says little. Two baselines sit beside it in
@@ -118,23 +119,68 @@ def _is_link(keys: np.ndarray, link_keys: np.ndarray) -> np.ndarray:
 
 
 def sample_negatives(n: int, num: int, *, link_keys: np.ndarray, rng: np.random.Generator,
-                     max_rounds: int = 50) -> np.ndarray:
-    """``num`` uniform random non-self pairs of ``n`` nodes that are not links, int64 ``[2, num]``.
+                     chrom: np.ndarray | None = None, max_rounds: int = 50) -> np.ndarray:
+    """``num`` random non-self pairs of ``n`` nodes that are not links, int64 ``[2, num]``.
 
-    ``link_keys`` are the sorted :func:`pair_keys` of the links to avoid. Fewer
-    pairs come back only when nearly every pair is a link.
+    ``link_keys`` are the sorted :func:`pair_keys` of the links to avoid. Pairs are
+    uniform over all pairs, or with ``chrom`` (chromosome of each node) cis only: a
+    uniform anchor and a uniform partner on its chromosome. Fewer pairs come back only
+    when nearly every pair is a link.
     """
-    free = max(1.0 - link_keys.size / max(n * (n - 1) / 2, 1), 1e-3)
+    if chrom is None:
+        n_pairs = n * (n - 1) / 2
+    else:
+        order = np.argsort(chrom, kind="stable")
+        _, first, size = np.unique(chrom[order], return_index=True, return_counts=True)
+        slot = np.searchsorted(np.unique(chrom), chrom)  # each node's chromosome, as 0..C-1
+        n_pairs = float((size * (size - 1) / 2).sum())
+    free = max(1.0 - link_keys.size / max(n_pairs, 1), 1e-3)
     found: list[np.ndarray] = []
     need = num
     for _ in range(max_rounds):
         if need <= 0:
             break
-        cand = rng.integers(n, size=(2, int(need / free * 1.1) + 16))
+        m = int(need / free * 1.1) + 16
+        if chrom is None:
+            cand = rng.integers(n, size=(2, m))
+        else:
+            a = rng.integers(n, size=m)
+            c = slot[a]
+            cand = np.stack([a, order[first[c] + (rng.random(m) * size[c]).astype(np.int64)]])
         cand = cand[:, (cand[0] != cand[1]) & ~_is_link(pair_keys(cand, n), link_keys)][:, :need]
         found.append(cand)
         need -= cand.shape[1]
     return np.concatenate(found, axis=1) if found else np.zeros((2, 0), dtype=np.int64)
+
+
+def negatives_mode(data: Data, mode: str = "auto") -> str:
+    """``cis`` or ``all``: where negatives are drawn (see ``--negatives``).
+
+    ``auto`` is ``cis`` for a graph over several chromosomes without trans links (a
+    random pair is then almost always trans, a non-link that chromosome identity alone
+    gives away, so random negatives teach nothing and saturate validation AUC at once),
+    else ``all`` (one chromosome: the two are the same).
+    """
+    if mode != "auto":
+        return mode
+    chrom = data.chrom_id
+    multi = bool((chrom != chrom[0]).any()) if chrom.numel() else False
+    has_trans = bool((chrom[data.edge_index[0]] != chrom[data.edge_index[1]]).any())
+    return "cis" if multi and not has_trans else "all"
+
+
+def cis_negatives(split: Data, *, n: int, chrom: np.ndarray, link_keys: np.ndarray,
+                  rng: np.random.Generator) -> Data:
+    """``split`` with its labelled negatives (from ``RandomLinkSplit``) replaced by as many
+    cis non-links (:func:`sample_negatives` with ``chrom``)."""
+    pairs, labels = split.edge_label_index, split.edge_label
+    pos_pairs = pairs[:, labels == 1]
+    neg = torch.from_numpy(sample_negatives(n, int((labels == 0).sum()), link_keys=link_keys, rng=rng,
+                                            chrom=chrom))
+    out = split.clone()
+    out.edge_label_index = torch.cat([pos_pairs, neg.to(pairs.device)], 1)
+    out.edge_label = torch.cat([torch.ones(pos_pairs.size(1)), torch.zeros(neg.size(1))]).to(labels)
+    return out
 
 
 def distance_matched_negatives(pairs: np.ndarray, *, pos: np.ndarray, chrom: np.ndarray,
@@ -242,7 +288,8 @@ def evaluate(model: vgae.VGAE, sub: Data, adj: Tensor, split: Data) -> tuple[flo
 def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float = 0.2,
                decoder: str = DEFAULT_DECODER, use_edge_weight: bool = True, lr: float = 0.01,
                epochs: int = 300, patience: int = 20, val_frac: float = 0.1, test_frac: float = 0.1,
-               rng: np.random.Generator, device: torch.device | str = "cpu") -> TrainResult:
+               negatives: str = "auto", rng: np.random.Generator,
+               device: torch.device | str = "cpu") -> TrainResult:
     """Train on ``data`` (from :func:`model.prepare_graph`) and evaluate on held-out links.
 
     Call :func:`common.seed_everything` first: the split, dropout and the
@@ -260,6 +307,13 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
     sub, _ = usable_subgraph(data)
     train, val, test = split_links(sub, val_frac=val_frac, test_frac=test_frac)
     train_keys = np.unique(pair_keys(train.edge_label_index.numpy(), sub.num_nodes))
+    negatives = negatives_mode(sub, negatives)
+    neg_chrom = sub.chrom_id.numpy() if negatives == "cis" else None
+    if neg_chrom is not None:
+        log.info("negatives: cis only (a graph over several chromosomes without trans links)")
+        all_keys = np.unique(pair_keys(sub.edge_index.numpy(), sub.num_nodes))
+        val, test = (cis_negatives(d, n=sub.num_nodes, chrom=neg_chrom, link_keys=all_keys, rng=rng)
+                     for d in (val, test))
     pi, pj = train.edge_label_index
     cis = sub.chrom_id[pi] == sub.chrom_id[pj]
     max_link_bins = int((sub.pos[pi] - sub.pos[pj]).abs()[cis].max()) if bool(cis.any()) else 1
@@ -270,7 +324,7 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
     pos_train = train.edge_label_index
     if decoder == "distance":
         neg = torch.from_numpy(sample_negatives(sub.num_nodes, 4 * pos_train.size(1), link_keys=train_keys,
-                                                rng=rng)).to(device)
+                                                rng=rng, chrom=neg_chrom)).to(device)
         dec = model.decoder
         dec.init_bias(dec.buckets(pos_train, sub.pos, sub.chrom_id), dec.buckets(neg, sub.pos, sub.chrom_id))
     train_adj = model.adjacency(train.edge_index, train.edge_weight, sub.num_nodes)  # = val's
@@ -280,7 +334,7 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
     for epoch in bar:
         model.train()
         opt.zero_grad()
-        neg = sample_negatives(sub.num_nodes, pos_train.size(1), link_keys=train_keys, rng=rng)
+        neg = sample_negatives(sub.num_nodes, pos_train.size(1), link_keys=train_keys, rng=rng, chrom=neg_chrom)
         loss, recon, kl = model.loss(sub, train_adj, pos_train, torch.from_numpy(neg).to(device))
         loss.backward()
         opt.step()
@@ -299,7 +353,7 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
     history = pd.DataFrame(rows)
     metrics = dict(epochs_run=len(rows), best_epoch=best[1], stopped_early=len(rows) < epochs,
                    train_seconds=round(time.perf_counter() - t0, 2), decoder=decoder,
-                   use_edge_weight=use_edge_weight,
+                   use_edge_weight=use_edge_weight, negatives=negatives,
                    val_auc=best[0], val_ap=float(history.val_ap.iloc[best[1] - 1]))
     test_adj = model.adjacency(test.edge_index, test.edge_weight, sub.num_nodes)
     metrics.update(_test_metrics(model, sub, test_adj, test, rng=rng))
@@ -356,7 +410,7 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
         f"{f(m['matched_distance_auc']):>15}"
         + (f"{m['matched_test_auc'] - m['matched_distance_auc']:>+12.3f}"
            if m["matched_test_auc"] is not None else ""),
-    ]
+    ] + (["(negatives drawn within chromosomes: --negatives cis)"] if m.get("negatives") == "cis" else [])
 
 
 def curve_figure(history: pd.DataFrame, best_epoch: int):
@@ -405,6 +459,10 @@ def build_parser() -> common.ArgumentParser:
                         "(edge_weight=%(default)s without this flag)")
     p.add_argument("--val-frac", type=_fraction, default=0.1, help="share of links for validation")
     p.add_argument("--test-frac", type=_fraction, default=0.1, help="share of links for testing")
+    p.add_argument("--negatives", choices=("auto", "cis", "all"), default="auto",
+                   help="where training/validation/test non-links are drawn: all pairs, or cis pairs "
+                   "only; auto = cis for a graph over several chromosomes without trans links, "
+                   "else all [%(default)s]")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     vgae.add_device_args(p)
     return p
@@ -432,7 +490,7 @@ def _train_and_write(args: argparse.Namespace, g: dict[str, Any], data: Data, ou
     res = train_vgae(data, hidden=args.hidden, latent=args.latent, dropout=args.dropout,
                      decoder=args.decoder, use_edge_weight=args.edge_weight, lr=args.lr,
                      epochs=args.epochs, patience=args.patience, val_frac=args.val_frac,
-                     test_frac=args.test_frac, rng=rng, device=device)
+                     test_frac=args.test_frac, negatives=args.negatives, rng=rng, device=device)
     emb = vgae.embed(res.model, data.to(device))
 
     prov = common.provenance(args, inputs=[args.graph], seed=args.seed, device=str(device))

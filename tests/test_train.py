@@ -196,3 +196,49 @@ def test_distance_matched_negatives_at_saturated_distances():
                                                        rng=np.random.default_rng(0), rounds=1)
     assert found[:ones.shape[1]].all() and not found[ones.shape[1]:].any()
     assert (np.sort(neg, 0) == [[10], [11]]).all()
+
+
+def two_chromosome_graph(*, trans: bool = False) -> dict:
+    """Two toy chromosomes in one graph (as build_graph --chrom chr1 chr2 writes it)."""
+    a, b = toy_graph(100, seed=1), toy_graph(80, seed=2)
+    g = dict(a)
+    n = 100
+    ei = [a["edge_index"], b["edge_index"] + n]
+    ew = [a["edge_weight"], b["edge_weight"]]
+    if trans:
+        t = torch.tensor([[50, 51, n + 40], [n + 40, n + 41, 50]])
+        ei.append(torch.cat([t, t.flip(0)], 1))
+        ew.append(torch.ones(6))
+    g.update(x=torch.cat([a["x"], b["x"]]), edge_index=torch.cat(ei, 1), edge_weight=torch.cat(ew),
+             mask=torch.cat([a["mask"], b["mask"]]), chroms=["chr1", "chr2"],
+             chrom_id=torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(80, dtype=torch.long)]),
+             start=torch.cat([a["start"], b["start"]]), end=torch.cat([a["end"], b["end"]]))
+    return g
+
+
+def test_negatives_are_cis_on_a_genome_graph_without_trans_links():
+    """Random pairs of a multi-chromosome graph are mostly trans non-links that the chromosome alone
+    gives away; auto mode draws training, validation and test negatives within chromosomes."""
+    data = vgae.prepare_graph(two_chromosome_graph())
+    assert train_vgae.negatives_mode(data) == "cis"
+    assert train_vgae.negatives_mode(vgae.prepare_graph(two_chromosome_graph(trans=True))) == "all"
+    assert train_vgae.negatives_mode(vgae.prepare_graph(toy_graph())) == "all"
+    assert train_vgae.negatives_mode(data, "all") == "all"
+
+    sub, _ = train_vgae.usable_subgraph(data)
+    chrom = sub.chrom_id.numpy()
+    keys = np.unique(train_vgae.pair_keys(sub.edge_index.numpy(), sub.num_nodes))
+    neg = train_vgae.sample_negatives(sub.num_nodes, 3000, link_keys=keys, rng=np.random.default_rng(0),
+                                      chrom=chrom)
+    assert neg.shape == (2, 3000) and (chrom[neg[0]] == chrom[neg[1]]).all() and (neg[0] != neg[1]).all()
+    assert not np.isin(train_vgae.pair_keys(neg, sub.num_nodes), keys).any()
+    assert 0.3 < (chrom[neg[0]] == 1).mean() < 0.6  # both chromosomes drawn
+
+    common.seed_everything(0)
+    res = train_vgae.train_vgae(data, hidden=16, latent=8, epochs=5, patience=5, rng=np.random.default_rng(0))
+    assert res.metrics["negatives"] == "cis"
+    for split in res.splits[2:]:
+        p = split.edge_label_index[:, split.edge_label == 0].numpy()
+        assert p.shape[1] > 0 and (chrom[p[0]] == chrom[p[1]]).all()
+        assert int((split.edge_label == 0).sum()) == int((split.edge_label == 1).sum())
+    assert res.metrics["distance_test_auc"] < 0.99  # distance alone no longer solves it
