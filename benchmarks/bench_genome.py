@@ -476,12 +476,11 @@ def section(cfg: benchlib.Config) -> benchlib.Section:
                              "`python benchmarks/bench_genome.py`"])
         return sec
     mach, cfg_g = rec.get("machine", {}), rec.get("config", {})
-    measured = dt.datetime.fromtimestamp((work / "record_pipeline.json").stat().st_mtime, dt.timezone.utc) \
-        if (work / "record_pipeline.json").is_file() else None
+    started = rec["pipeline"].get("started_utc")
     sec.add(f"`run_pipeline.sh {' '.join(cfg_g.get('pipeline_args', []))}` on "
             f"`simulate_data.py {' '.join(cfg_g.get('sim_args', []))}` ({num(cfg_g.get('n_bins'), ',')} bins, "
             f"{cfg_g.get('n_chroms', 'n/a')} chromosomes), measured by `python benchmarks/bench_genome.py`"
-            + (f" on {measured:%Y-%m-%d %H:%M} UTC" if measured else "")
+            + (f", started {started}" if started else "")
             + f" (git `{mach.get('git', 'n/a')}`); " + ("re-measured in this run." if cfg.with_genome else
                                                        "reported from its saved records (`--with-genome` "
                                                        "re-measures). Details, per-arm table and cost by "
@@ -543,8 +542,10 @@ def _run(args: argparse.Namespace) -> None:
         rec["machine"], rec["versions"] = benchlib.machine_info(), benchlib.versions()
         cmd = ["bash", ROOT / "run_pipeline.sh", "--raw", raw, "--processed", work / "processed",
                "--results", work / "results", "--force", *pipe_args]
+        started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         rec["pipeline"] = run_pipeline(cmd, log_file=work / "pipeline.log",
                                        rec_file=work / "pipeline.rusage.json", poll=args.poll)
+        rec["pipeline"]["started_utc"] = started
         save()
     truth = pd.read_csv(raw / "truth.tsv", sep="\t", usecols=["chrom", "start"])
     rec["config"].update(n_bins=len(truth), n_chroms=int(truth["chrom"].nunique()))
