@@ -345,6 +345,51 @@ def target_rows(rec: dict) -> list[list]:
     return trows
 
 
+def cost_by_size(rec: dict, fits: dict[str, tuple[float, float]], *, genome_run: bool = True) -> list[str]:
+    """Markdown lines: the per-chromosome cost tables and the fitted exponents (by bins and,
+    for the in-process series, by pixels)."""
+    sc, pipe = rec.get("scaling"), rec.get("pipeline")
+    lines: list[str] = []
+    if sc:
+        df = pd.DataFrame(sc["rows"])
+        wide = df.pivot_table(index=["chrom", "bins", "pixels"], columns="function",
+                              values="seconds", sort=False).reset_index()
+        funcs = list(wide.columns[3:])
+        lines += ["Per-chromosome work, timed in one process (median of "
+                  f"{sc['repeat']} calls; no start-up or file writing) on `{CELLS[0]}`: "
+                  "`hicio.read_cis` (pixels + balancing, shared by both stages), "
+                  "`build_graph.cis_edges` (5 Mb, ≥ 10 contacts) and "
+                  "`compute_compartments.call_compartments` (per arm, CTCF-oriented). Load average "
+                  "(1/5/15 min) at start {}, at end {}.".format(
+                      *[[round(x, 2) for x in la] for la in sc["load_avg"]]), "",
+                  md_table(["Chrom", "Bins", "Pixels", *[f"{f} s" for f in funcs]],
+                           [[r[0], int(r[1]), int(r[2]), *r[3:]]
+                            for r in wide.itertuples(index=False)]), ""]
+    pc = (pipe or {}).get("per_chrom", {}) if genome_run else {}
+    if pc:
+        t = pd.concat([pd.DataFrame(r).assign(stage=st) for st, r in pc.items() if r])
+        wide = t.pivot_table(index=["chrom", "bins"], columns="stage", values="seconds",
+                             aggfunc="mean", sort=False).reset_index()
+        lines += ["In the genome run: seconds per chromosome read from each stage's progress bar "
+                  "(1-s resolution; mean of the two cells; the first chromosome of each run "
+                  "also carries set-up and is left out of the fit, as are 0-s entries).", "",
+                  md_table(["Chrom", "Bins", *[f"{c} s" for c in wide.columns[2:]]],
+                           [list(r) for r in wide.itertuples(index=False)]), ""]
+    lines += ["Fitted exponents, time ∝ bins^k (least squares of log s on log bins): "
+              + "; ".join(f"{n} k = {k:.2f}" for n, (k, _) in fits.items()) + "."]
+    if sc:
+        df = pd.DataFrame(sc["rows"])
+        per_chrom = df.drop_duplicates("chrom")
+        k_pix, _ = fit_exponent(per_chrom["bins"].to_numpy(float), per_chrom["pixels"].to_numpy(float))
+        per_pixel = {f: fit_exponent(d["pixels"].to_numpy(float), d["seconds"].to_numpy(float))[0]
+                     for f, d in df.groupby("function", sort=False)}
+        lines += ["", f"The pixels themselves grow as bins^{k_pix:.2f} (a longer chromosome has more "
+                  "long-range contacts to store and read), so a stage that is linear in pixels "
+                  "shows a bin exponent above 1. Against the pixel count, time ∝ pixels^k: "
+                  + "; ".join(f"{f} k = {k:.2f}" for f, k in per_pixel.items()) + "."]
+    return lines
+
+
 def render(rec: dict, *, figure: Path) -> str:
     """GENOME.md from the saved records (missing steps are reported as such)."""
     cfg, mach = rec["config"], rec.get("machine", {})
@@ -397,45 +442,7 @@ def render(rec: dict, *, figure: Path) -> str:
         fits = {n: fit_exponent(d["bins"].to_numpy(float), d["seconds"].to_numpy(float))
                 for n, d in series.items()}
         common.save_figure(scaling_figure(series, fits), figure)
-        lines += ["## Cost by chromosome size", ""]
-        if sc:
-            df = pd.DataFrame(sc["rows"])
-            wide = df.pivot_table(index=["chrom", "bins", "pixels"], columns="function",
-                                  values="seconds", sort=False).reset_index()
-            funcs = list(wide.columns[3:])
-            lines += ["Per-chromosome work, timed in one process (median of "
-                      f"{sc['repeat']} calls; no start-up or file writing) on `{CELLS[0]}`: "
-                      "`hicio.read_cis` (pixels + balancing, shared by both stages), "
-                      "`build_graph.cis_edges` (5 Mb, ≥ 10 contacts) and "
-                      "`compute_compartments.call_compartments` (per arm, CTCF-oriented). Load average "
-                      "(1/5/15 min) at start {}, at end {}.".format(
-                          *[[round(x, 2) for x in la] for la in sc["load_avg"]]), "",
-                      md_table(["Chrom", "Bins", "Pixels", *[f"{f} s" for f in funcs]],
-                               [[r[0], int(r[1]), int(r[2]), *r[3:]]
-                                for r in wide.itertuples(index=False)]), ""]
-        pc = (pipe or {}).get("per_chrom", {})
-        if pc:
-            t = pd.concat([pd.DataFrame(r).assign(stage=st) for st, r in pc.items() if r])
-            wide = t.pivot_table(index=["chrom", "bins"], columns="stage", values="seconds",
-                                 aggfunc="mean", sort=False).reset_index()
-            lines += ["In the genome run: seconds per chromosome read from each stage's progress bar "
-                      "(1-s resolution; mean of the two cells; the first chromosome of each run "
-                      "also carries set-up and is left out of the fit, as are 0-s entries).", "",
-                      md_table(["Chrom", "Bins", *[f"{c} s" for c in wide.columns[2:]]],
-                               [list(r) for r in wide.itertuples(index=False)]), ""]
-        lines += ["Fitted exponents, time ∝ bins^k (least squares of log s on log bins): "
-                  + "; ".join(f"{n} k = {k:.2f}" for n, (k, _) in fits.items()) + "."]
-        if sc:
-            df = pd.DataFrame(sc["rows"])
-            per_chrom = df.drop_duplicates("chrom")
-            k_pix, _ = fit_exponent(per_chrom["bins"].to_numpy(float), per_chrom["pixels"].to_numpy(float))
-            per_pixel = {f: fit_exponent(d["pixels"].to_numpy(float), d["seconds"].to_numpy(float))[0]
-                         for f, d in df.groupby("function", sort=False)}
-            lines += ["", f"The pixels themselves grow as bins^{k_pix:.2f} (a longer chromosome has more "
-                      "long-range contacts to store and read), so a stage that is linear in pixels "
-                      "shows a bin exponent above 1. Against the pixel count, time ∝ pixels^k: "
-                      + "; ".join(f"{f} k = {k:.2f}" for f, k in per_pixel.items()) + "."]
-        lines += ["", f"![scaling]({figure.name})", ""]
+        lines += ["## Cost by chromosome size", "", *cost_by_size(rec, fits), "", f"![scaling]({figure.name})", ""]
     return "\n".join(lines)
 
 
@@ -492,6 +499,15 @@ def section(cfg: benchlib.Config) -> benchlib.Section:
     sec.table(["Stage", "Wall s", "Peak RSS MB"], stage_rows(rec))
     targets = target_rows(rec)
     sec.table(["Target", "Measured", "Result"], targets)
+    series = scaling_series(rec)
+    if series:
+        fits = {n: fit_exponent(d["bins"].to_numpy(float), d["seconds"].to_numpy(float))
+                for n, d in series.items()}
+        sec.add("**Cost by chromosome size** (the per-chromosome times inside the genome run are in "
+                "GENOME.md).", *[ln for ln in cost_by_size(rec, fits, genome_run=False) if ln],
+                "![cost by chromosome size](genome_scaling.png)")
+        sec.headline.append(["Genome-wide: scaling exponents by chromosome, time ∝ bins^k",
+                             "; ".join(f"{n} {k:.2f}" for n, (k, _) in fits.items()), "see section 6"])
     sec.headline += [[f"Genome-wide: {t[0]}", t[1], t[2]] for t in targets]
     sec.data = {"targets": targets, "stages": stage_rows(rec)}
     return sec
