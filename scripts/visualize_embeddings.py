@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Step 5: UMAPs of the VGAE embeddings and A/B silhouettes beside their baselines.
 
-For every cell line: a UMAP (umap-learn, cosine metric, fixed ``random_state``)
+For every cell line: a UMAP (umap-learn, cosine metric, fixed ``random_state``, PCA start)
 coloured by the A/B/N compartment calls and one coloured by genomic position;
 for two or more cell lines also a joint UMAP. The silhouette table scores how
 well A and B bins separate (cosine silhouette, N bins excluded) in the
@@ -252,23 +252,21 @@ def silhouette_rows(cell: str, source: str, labels: np.ndarray, sets: dict[str, 
 # ----------------------------------------------------------------------------
 def umap_embed(x: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1,
                seed: int = 0) -> np.ndarray:
-    """2-D UMAP of ``x`` with the cosine metric and a fixed ``random_state``."""
+    """2-D UMAP of ``x`` with the cosine metric, a fixed ``random_state`` and a PCA start.
+
+    umap's default spectral start is not reproducible here (ARPACK gives a different
+    layout from call to call with the same seed) and fails outright on a k-NN graph in
+    separate pieces (genome-wide: one per chromosome); the PCA start is both.
+    """
     import umap
 
     n_neighbors = int(min(n_neighbors, len(x) - 1))
-    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
-                        random_state=seed, n_components=2)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = reducer.fit_transform(np.asarray(x, dtype=np.float32))
-    for w in caught:
-        text = str(w.message)
-        if "Spectral initialisation failed" in text:
-            # a k-NN graph in separate pieces (genome-wide: often one per chromosome)
-            log.info("UMAP: no spectral layout for a k-NN graph in separate pieces; random start")
-        elif "n_jobs value" not in text and "disconnected" not in text:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return out
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+        warnings.filterwarnings("ignore", message=".*disconnected.*")
+        reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
+                            random_state=seed, n_components=2, init="pca")
+        return reducer.fit_transform(np.asarray(x, dtype=np.float32))
 
 
 def umap_rows(n: int, *, max_bins: int = 20000, seed: int = 0) -> np.ndarray:
