@@ -496,34 +496,36 @@ def _stats_track(bw, chrom: str, start: np.ndarray, end: np.ndarray) -> np.ndarr
 
 def _intervals_track(bw, chrom: str, start: np.ndarray, end: np.ndarray, *, chunk_bp: int) -> np.ndarray:
     """Per-bin exact means from ``bw.intervals`` and cumulative sums (see :func:`bin_track`)."""
-    covered = np.zeros(len(start))
-    total = np.zeros(len(start))
+    n = len(start)
+    acc = np.zeros((n, 2))  # covered bases, signal sum
     length = int(bw.chroms()[chrom])
-    lo_all, hi_all = (int(start[0]), min(int(end[-1]), length)) if len(start) else (0, 0)
+    lo_all, hi_all = (int(start[0]), min(int(end[-1]), length)) if n else (0, 0)
     for lo in range(lo_all, hi_all, chunk_bp):
         hi = min(lo + chunk_bp, hi_all)
         raw = bw.intervals(chrom, lo, hi) or ()
         # fromiter over the flattened tuples: ~2x faster than np.array on a list of tuples
         iv = np.fromiter(itertools.chain.from_iterable(raw), float, count=3 * len(raw)).reshape(-1, 3)
         iv = iv[np.isfinite(iv[:, 2])]
-        s, e = np.clip(iv[:, 0], lo, hi), np.clip(iv[:, 1], lo, hi)
-        for acc, weight in ((covered, None), (total, iv[:, 2])):
-            acc += _cumulative_at(s, e, weight, np.clip(end, lo, hi))
-            acc -= _cumulative_at(s, e, weight, np.clip(start, lo, hi))
+        if not len(iv):
+            continue
+        rate = np.column_stack([np.ones(len(iv)), iv[:, 2]])
+        cum = _cumulative_at(np.clip(iv[:, 0], lo, hi), np.clip(iv[:, 1], lo, hi), rate,
+                             np.clip(np.concatenate([end, start]), lo, hi))
+        acc += cum[:n]
+        acc -= cum[n:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(covered > 0, total / covered, np.nan)
+        return np.where(acc[:, 0] > 0, acc[:, 1] / acc[:, 0], np.nan)
 
 
-def _cumulative_at(s: np.ndarray, e: np.ndarray, value: np.ndarray | None, x: np.ndarray) -> np.ndarray:
-    """Integral over ``(-inf, x)`` of a step function that is ``value`` on the sorted,
-    non-overlapping intervals ``[s, e)`` and 0 elsewhere (``value=None``: 1, the
-    covered length)."""
-    rate = np.ones_like(s) if value is None else value
-    before = np.concatenate(([0.0], np.cumsum((e - s) * rate)))  # integral up to each s[k]
-    k = np.searchsorted(s, x, side="right") - 1                  # last interval starting at or before x
+def _cumulative_at(s: np.ndarray, e: np.ndarray, rate: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Integrals over ``(-inf, x)`` of step functions that are ``rate[:, j]`` on the
+    sorted, non-overlapping, non-empty list of intervals ``[s, e)`` and 0 elsewhere;
+    ``[len(x), rate.shape[1]]``."""
+    before = np.concatenate([np.zeros((1, rate.shape[1])), np.cumsum((e - s)[:, None] * rate, axis=0)])
+    k = np.searchsorted(s, x, side="right") - 1  # last interval starting at or before x
     kk = np.maximum(k, 0)
-    partial = np.clip(x - s[kk], 0, e[kk] - s[kk]) * rate[kk] if len(s) else np.zeros(len(x))
-    return np.where(k >= 0, before[kk] + partial, 0.0)
+    partial = np.clip(x - s[kk], 0, e[kk] - s[kk])[:, None] * rate[kk]
+    return np.where((k >= 0)[:, None], before[kk] + partial, 0.0)
 
 
 def read_tracks(paths: Sequence[str | Path], bins: pd.DataFrame, *,
