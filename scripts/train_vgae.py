@@ -307,12 +307,12 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
     sub, _ = usable_subgraph(data)
     train, val, test = split_links(sub, val_frac=val_frac, test_frac=test_frac)
     train_keys = np.unique(pair_keys(train.edge_label_index.numpy(), sub.num_nodes))
+    link_keys = np.unique(pair_keys(sub.edge_index.numpy(), sub.num_nodes))  # every link
     negatives = negatives_mode(sub, negatives)
     neg_chrom = sub.chrom_id.numpy() if negatives == "cis" else None
     if neg_chrom is not None:
         log.info("negatives: cis only (a graph over several chromosomes without trans links)")
-        all_keys = np.unique(pair_keys(sub.edge_index.numpy(), sub.num_nodes))
-        val, test = (cis_negatives(d, n=sub.num_nodes, chrom=neg_chrom, link_keys=all_keys, rng=rng)
+        val, test = (cis_negatives(d, n=sub.num_nodes, chrom=neg_chrom, link_keys=link_keys, rng=rng)
                      for d in (val, test))
     pi, pj = train.edge_label_index
     cis = sub.chrom_id[pi] == sub.chrom_id[pj]
@@ -356,7 +356,7 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
                    use_edge_weight=use_edge_weight, negatives=negatives,
                    val_auc=best[0], val_ap=float(history.val_ap.iloc[best[1] - 1]))
     test_adj = model.adjacency(test.edge_index, test.edge_weight, sub.num_nodes)
-    metrics.update(_test_metrics(model, sub, test_adj, test, rng=rng))
+    metrics.update(_test_metrics(model, sub, test_adj, test, link_keys=link_keys, rng=rng))
     metrics["split"] = dict(
         usable_bins=sub.num_nodes, masked_bins=data.num_nodes - n_usable,
         train_links=pos_train.size(1), val_links=int(val.edge_label.sum()),
@@ -366,7 +366,7 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
     return TrainResult(model.eval(), history, metrics, (sub, train, val, test))
 
 
-def _test_metrics(model: vgae.VGAE, sub: Data, adj: Tensor, test: Data, *,
+def _test_metrics(model: vgae.VGAE, sub: Data, adj: Tensor, test: Data, *, link_keys: np.ndarray,
                   rng: np.random.Generator) -> dict[str, Any]:
     """Test AUC/AP beside the distance-only baseline, on random and distance-matched negatives."""
     pos, chrom = sub.pos.cpu().numpy(), sub.chrom_id.cpu().numpy()
@@ -375,7 +375,6 @@ def _test_metrics(model: vgae.VGAE, sub: Data, adj: Tensor, test: Data, *,
     dist_auc, dist_ap = link_scores(labels, distance_scores(pairs, pos=pos, chrom=chrom))
 
     positives = pairs[:, labels == 1]
-    link_keys = np.unique(pair_keys(sub.edge_index.cpu().numpy(), sub.num_nodes))
     found, neg = distance_matched_negatives(positives, pos=pos, chrom=chrom, link_keys=link_keys, rng=rng)
     out = dict(test_auc=test_auc, test_ap=test_ap, distance_test_auc=dist_auc, distance_test_ap=dist_ap,
                test_auc_minus_distance=test_auc - dist_auc, matched_pairs=int(found.sum()))
