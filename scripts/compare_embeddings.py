@@ -410,7 +410,7 @@ def summary_markdown(s: dict, *, level: int = 3) -> str:
         asym = sw["asymmetry"]
         parts.append(f"Direction: {asym['runs_B_to_A']} B→A runs vs {asym['runs_A_to_B']} A→B runs after the "
                      f"filter (binomial p = {format_p(asym['p'])}). p: two-sided, against "
-                     f"{s.get('permutation', {}).get('n_perm', 0):,} circular shifts of the {l2} track "
+                     f"{n_perm:,} circular shifts of the {l2} track "
                      f"within each chromosome. Bins called N in either cell: {sw['n_with_N']:,}.")
     t = s.get("truth")
     if t:
