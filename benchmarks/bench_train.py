@@ -31,6 +31,7 @@ import encode_graph  # noqa: E402
 import common  # noqa: E402
 import model as vgae  # noqa: E402
 import train_vgae  # noqa: E402
+from visualize_embeddings import ab_silhouette  # noqa: E402
 
 
 def graph_file(data: Path, out: Path, *, cell: str = "GM12878", min_contacts: float = 0.0) -> Path:
@@ -43,14 +44,6 @@ def graph_file(data: Path, out: Path, *, cell: str = "GM12878", min_contacts: fl
         if rc != 0:
             raise RuntimeError(f"build_graph failed for {path}")
     return path
-
-
-def compartment_silhouette(emb: np.ndarray, labels: np.ndarray) -> float:
-    """Cosine silhouette of A vs B bins (``labels`` A/B/N, N ignored)."""
-    from sklearn.metrics import silhouette_score
-
-    ab = np.isin(labels, ["A", "B"])
-    return float(silhouette_score(emb[ab], labels[ab], metric="cosine"))
 
 
 def train_once(graph: Path, **kwargs: Any) -> dict[str, Any]:
@@ -76,14 +69,14 @@ def fit(graph: Path, *, decoder: str, seed: int = 0, epochs: int = 300, patience
     emb = vgae.embed(res.model, data)
     out = dict(res.metrics, seconds=time.perf_counter() - t0, links=data.edge_index.size(1) // 2)
     if truth is not None:
-        out["silhouette_AB"] = compartment_silhouette(emb, truth)
+        out["silhouette_AB"] = ab_silhouette(emb, truth)
     return out, res.model
 
 
 def zero_shot_silhouettes(model: vgae.VGAE, graph: Path, truth: np.ndarray) -> dict[str, float]:
     """A/B silhouette of a second cell line encoded with ``--bn frozen`` and ``--bn refit``."""
     data = vgae.prepare_graph(common.load_graph(graph))
-    return {f"sil {bn}": compartment_silhouette(
+    return {f"sil {bn}": ab_silhouette(
                 encode_graph.encode_graph(copy.deepcopy(model), data, bn=bn), truth)
             for bn in encode_graph.BN_MODES}
 
