@@ -10,23 +10,21 @@ import json
 
 import pandas as pd
 
-from benchlib import Config, Section, log, num  # first: puts scripts/ on sys.path
+from benchlib import CELLS, Config, Section, log, num  # first: puts scripts/ on sys.path
 
 import bench_io  # noqa: E402
+from bench_io import DIADEM  # noqa: E402
 import bench_train  # noqa: E402
 import model as vgae  # noqa: E402
 from bench_stages import default_run  # noqa: E402
 from compare_embeddings import filter_text  # noqa: E402
 
-DIADEM = "03_IMR90_MSC_chr21_40kb_hg19_DIADEM"
-
-
-def decoder_metrics(run, *, epochs: int) -> list[dict]:
-    """metrics.json of the pipeline's model plus one bench_train run per other decoder."""
+def decoder_metrics(run, truth, *, epochs: int) -> list[dict]:
+    """metrics.json of the pipeline's model plus one bench_train run per other decoder
+    (``truth``: GM12878's planted A/B/N per bin, for the silhouette)."""
     res = run / "results"
     ran = json.loads((res / "GM12878" / "metrics.json").read_text())
     rows = [dict(ran, source="pipeline run")]
-    truth = pd.read_csv(run / "raw" / "truth.tsv", sep="\t")["compartment_GM12878"].to_numpy()
     graph = next((run / "processed").glob("GM12878_*.pt"))
     for decoder in vgae.DECODERS:
         if decoder != ran["decoder"]:
@@ -43,11 +41,13 @@ def section(cfg: Config) -> Section:
     out = cfg.dir("accuracy")
 
     log.info("accuracy: compartments vs the planted truth")
-    agree = bench_io.planted_agreement(raw, out)
     truth = pd.read_csv(raw / "truth.tsv", sep="\t")
+    agree = {c: bench_io.agreement(pd.read_csv(res / c / "compartments_chr21.csv")["compartment"],
+                                   truth[f"compartment_{c}"]) for c in CELLS}
     scored = {c: int((truth[f"compartment_{c}"] != "N").sum()) for c in agree}
     sec.add("### Compartment calls vs the planted truth",
-            "`compute_compartments.py` with the seed's command (CTCF orientation) on the default data; "
+            "The pipeline run's `compute_compartments.py` calls (the seed's command, CTCF orientation) on "
+            "the default data; "
             "share of the bins the truth marks mappable (A or B) whose call matches (a bin called N counts "
             "as wrong).")
     sec.table(["Cell", "Bins scored", "Agreement"], [[c, scored[c], f"{a:.2%}"] for c, a in agree.items()])
@@ -73,7 +73,7 @@ def section(cfg: Config) -> Section:
         sec.headline.append(["E1 vs published DIADEM PC1", "skipped (no real data)", ""])
 
     log.info("accuracy: link prediction per decoder")
-    dec = decoder_metrics(run, epochs=3 if cfg.quick else 300)
+    dec = decoder_metrics(run, truth["compartment_GM12878"].to_numpy(), epochs=3 if cfg.quick else 300)
     sec.add("### Link prediction (GM12878, held-out test links)",
             "Random negatives are mostly far apart along the genome, so distance alone nearly solves them; "
             "distance-matched negatives (non-contacts at the same distances as the test contacts) remove "

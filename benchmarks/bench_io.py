@@ -63,6 +63,10 @@ def step_timings(data: Path, out: Path, *, cell: str = "GM12878", chrom: str = "
     }
 
 
+#: The real-data folder with DIADEM's published PC1 (IMR90, MSC; chr21 at 40 kb, hg19).
+DIADEM = "03_IMR90_MSC_chr21_40kb_hg19_DIADEM"
+
+
 def _best(fn, repeat: int = 3):
     """Best wall time of ``fn()`` over ``repeat`` calls, and its result."""
     times = []
@@ -96,16 +100,20 @@ def planted_agreement(data: Path, out: Path, *, cells=("GM12878", "IMR90"), chro
         csv = out / f"{cell}_agreement.csv"
         compute_compartments.main(["--mcool", str(data / f"{cell}.mcool"), "--chrom", chrom, "--res", str(res),
                                    "--bigwig_orient", str(data / f"{cell}_CTCF.bw"), "--out", str(csv), "-q"])
-        calls = pd.read_csv(csv)["compartment"].to_numpy()
-        t = truth[f"compartment_{cell}"].to_numpy()
-        used = t != "N"
-        result[cell] = float((calls[used] == t[used]).mean())
+        result[cell] = agreement(pd.read_csv(csv)["compartment"], truth[f"compartment_{cell}"])
     return result
+
+
+def agreement(calls: pd.Series, truth: pd.Series) -> float:
+    """Share of the bins the truth calls A or B whose call matches (a bin called N counts as wrong)."""
+    calls, truth = calls.to_numpy(), truth.to_numpy()
+    used = truth != "N"
+    return float((calls[used] == truth[used]).mean())
 
 
 def published_pc1_r(real: Path, out: Path) -> dict[str, float]:
     """|r| between our E1 and DIADEM's published PC1 (IMR90, MSC; chr21 at 40 kb, hg19)."""
-    d = real / "03_IMR90_MSC_chr21_40kb_hg19_DIADEM"
+    d = real / DIADEM
     ref = pd.read_csv(d / "DIADEM_precomputed_PC1_chr21_40kb.tsv", sep="\t")
     result = {}
     for cell in ("IMR90", "MSC"):
