@@ -8,8 +8,9 @@
 * :func:`read_cis` -- one chromosome's upper-triangle pixels as a :class:`CisBlock`
   (raw and balanced values, per-bin weights); :func:`read_trans` for a pair.
   Pixels come from cooler's pixel selector, never a dense fetch.
-* :func:`bin_track` / :func:`read_tracks` -- a bigWig's mean signal per bin from
-  one ``pyBigWig.intervals`` call per chromosome, binned with NumPy.
+* :func:`bin_track` / :func:`read_tracks` -- a bigWig's exact mean signal per bin,
+  through ``pyBigWig.intervals`` and NumPy or pyBigWig's own ``stats``, whichever
+  suits the track, without a Python loop over bins.
 * :func:`add_cooler_args` / :func:`open_hic` -- the command-line options both
   steps share and the validation behind them.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import itertools
 import logging
 import re
@@ -240,9 +242,10 @@ class CisBlock:
         """Number of bins."""
         return len(self.start)
 
-    @property
+    @functools.cached_property
     def coverage(self) -> np.ndarray:
-        """Raw cis contacts per bin (row sums of the symmetric matrix)."""
+        """Raw cis contacts per bin (row sums of the symmetric matrix); computed once
+        (``mask`` and both steps ask for it; the pixels are not changed in place)."""
         off = self.i != self.j
         return (np.bincount(self.i, self.count, minlength=self.n)
                 + np.bincount(self.j[off], self.count[off], minlength=self.n))
