@@ -449,28 +449,32 @@ def bin_track(bw, chrom: str, start: np.ndarray, end: np.ndarray, *,
     return out
 
 
-def _binning_method(bw, chrom: str, start: np.ndarray, end: np.ndarray, *,
-                    probes: int = 32, enough: int = 256) -> str:
+#: Where :func:`_binning_method` probes, as fractions of the way along the bins: the
+#: van der Corput order 1/2, 1/4, 3/4, 1/8, ... (coarse to fine, 31 windows).
+_PROBE_FRACS = tuple(int(format(i, "05b")[::-1], 2) / 32 for i in range(1, 32))
+#: Intervals seen after which probing stops.
+_PROBE_ENOUGH = 256
+
+
+def _binning_method(bw, chrom: str, start: np.ndarray, end: np.ndarray) -> str:
     """``stats`` or ``intervals`` for this track and these bins (see :func:`bin_track`).
 
-    The mean interval length is estimated from up to ``probes`` one-bin windows spread
-    over the chromosome (coarse to fine, so a track covering only part of it is still
-    found), stopping once ``enough`` intervals were seen.
+    The mean interval length is estimated from one-bin windows at :data:`_PROBE_FRACS`
+    (so a track covering only part of the chromosome is still found), stopping once
+    :data:`_PROBE_ENOUGH` intervals were seen.
     """
     if len(start) < 2:
         return "intervals"
     size = int(np.median(end - start))
     length = int(bw.chroms()[chrom])
-    # van der Corput order: 1/2, 1/4, 3/4, 1/8, ... of the way along the bins
-    frac = [int(format(i, "05b")[::-1], 2) / 32 for i in range(1, probes + 1)]
     n_iv = bases = 0
-    for f in frac:
+    for f in _PROBE_FRACS:
         lo = int(start[int(f * (len(start) - 1))])
         hi = min(lo + size, length)
         iv = (bw.intervals(chrom, lo, hi) or ()) if hi > lo else ()
         n_iv += len(iv)
         bases += sum(min(e, hi) - max(s, lo) for s, e, _ in iv)
-        if n_iv >= enough:
+        if n_iv >= _PROBE_ENOUGH:
             break
     if n_iv == 0:
         return "intervals"
