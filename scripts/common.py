@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
@@ -157,8 +156,7 @@ def _terminate_as_interrupt() -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) \
-            and exc.filename and not isinstance(exc, DataError):
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and exc.filename:
         what = {FileNotFoundError: "no such file",
                 PermissionError: "permission denied",
                 IsADirectoryError: "is a directory"}[type(exc)]
@@ -366,16 +364,6 @@ def seed_everything(seed: int) -> np.random.Generator:
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
     return np.random.default_rng(seed)
-
-
-def file_digest(path: str | os.PathLike, n: int = 1 << 20) -> str:
-    """SHA-256 of the first ``n`` bytes plus the size: cheap identity for big files."""
-    h = hashlib.sha256()
-    p = Path(path)
-    with open(p, "rb") as fh:
-        h.update(fh.read(n))
-    h.update(str(p.stat().st_size).encode())
-    return h.hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------
