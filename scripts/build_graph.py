@@ -222,7 +222,7 @@ def _run(args: argparse.Namespace) -> None:
     clr, chroms, weight_name = hicio.open_hic(args)
     out = Path(args.out)
     common.ensure_writable_dir(out.parent)
-    all_mode = [c.lower() for c in args.chrom] == ["all"]
+    all_mode = hicio.wants_all(args.chrom)
     tracks = hicio.read_tracks(args.bigwigs, hicio.bin_table(clr, chroms), allow_missing=all_mode)
     blocks = (hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
               for c in tqdm(chroms, desc="contacts", unit="chrom",

@@ -551,7 +551,7 @@ def _run(args: argparse.Namespace) -> None:
         with hicio.open_bigwig(args.bigwig_orient):
             pass
     clr, chroms, weight_name = hicio.open_hic(args)
-    all_mode = [c.lower() for c in args.chrom] == ["all"]
+    all_mode = hicio.wants_all(args.chrom)
     sizes = {c: int(n) for c, n in clr.chromsizes.items()}
     cens = chrom_centromeres(sizes, chroms, assembly=args.assembly if args.arms else "none")
     track = (hicio.read_tracks([args.bigwig_orient], hicio.bin_table(clr, chroms),

@@ -175,6 +175,11 @@ def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:160]
 
 
+def wants_all(names: Sequence[str]) -> bool:
+    """True for ``--chrom all`` (every autosome in the file)."""
+    return [n.lower() for n in names] == ["all"]
+
+
 def select_chroms(clr, names: Sequence[str]) -> list[str]:
     """Chromosome names as the cooler spells them, in the cooler's order.
 
@@ -182,7 +187,7 @@ def select_chroms(clr, names: Sequence[str]) -> list[str]:
     names raise :class:`DataError` listing the names in the file.
     """
     avail = list(clr.chromnames)
-    if [n.lower() for n in names] == ["all"]:
+    if wants_all(names):
         chosen = [c for c in avail if AUTOSOME.fullmatch(c)]
         if not chosen:
             raise DataError(f"{cooler_uri(clr)} has no autosomes (names like chr1 or 1); "
