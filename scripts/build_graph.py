@@ -216,9 +216,7 @@ def _run(args: argparse.Namespace) -> None:
         raise DataError(f"{len(args.feature_names)} --feature-names for {len(args.bigwigs)} --bigwigs; "
                         "give one name per bigWig")
     names = args.feature_names or feature_names_from_paths(args.bigwigs)
-    for path in args.bigwigs:
-        with hicio.open_bigwig(path):
-            pass
+    hicio.check_bigwigs(args.bigwigs)
     clr, chroms, weight_name = hicio.open_hic(args)
     out = Path(args.out)
     common.ensure_writable_dir(out.parent)

@@ -547,9 +547,7 @@ def build_parser() -> common.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
-    if args.bigwig_orient:
-        with hicio.open_bigwig(args.bigwig_orient):
-            pass
+    hicio.check_bigwigs([args.bigwig_orient] if args.bigwig_orient else [])
     clr, chroms, weight_name = hicio.open_hic(args)
     all_mode = hicio.wants_all(args.chrom)
     sizes = {c: int(n) for c, n in clr.chromsizes.items()}
