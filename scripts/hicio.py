@@ -338,9 +338,9 @@ def read_cis(clr, chrom: str, *, weight_name: str | None = "weight",
 
 def read_trans(clr, chrom1: str, chrom2: str, *, weight_name: str | None = "weight"):
     """Pixels between two chromosomes: local indices ``i`` (in chrom1), ``j`` (in chrom2), count, value."""
-    lo1, lo2 = clr.extent(chrom1)[0], clr.extent(chrom2)[0]
-    w1 = _weights(clr, chrom1, weight_name, clr.extent(chrom1)[1] - lo1)
-    w2 = _weights(clr, chrom2, weight_name, clr.extent(chrom2)[1] - lo2)
+    (lo1, hi1), (lo2, hi2) = clr.extent(chrom1), clr.extent(chrom2)
+    w1 = _weights(clr, chrom1, weight_name, hi1 - lo1)
+    w2 = _weights(clr, chrom2, weight_name, hi2 - lo2)
     pix = _pixels(clr, chrom1, chrom2)
     i = pix["bin1_id"].to_numpy(np.int64) - lo1
     j = pix["bin2_id"].to_numpy(np.int64) - lo2
