@@ -43,7 +43,8 @@ from benchlib import BENCH, ROOT, mb, num, secs  # noqa: E402
 
 import common  # noqa: E402
 from compare_embeddings import md_table  # noqa: E402
-from compute_compartments import arm_regions, load_centromeres  # noqa: E402
+from compute_compartments import arm_regions  # noqa: E402
+from common import load_centromeres  # noqa: E402
 
 log = logging.getLogger("chromatin_gnn.bench_genome")
 

@@ -369,6 +369,22 @@ def seed_everything(seed: int) -> np.random.Generator:
 # ----------------------------------------------------------------------------
 # chromosome names
 # ----------------------------------------------------------------------------
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def load_chromsizes(assembly: str) -> dict[str, int]:
+    """Autosome + chrX sizes shipped in ``scripts/assets/chromsizes_<assembly>.tsv``."""
+    df = pd.read_csv(ASSETS / f"chromsizes_{assembly}.tsv", sep="\t", comment="#")
+    return dict(zip(df["chrom"], df["length"].astype(int)))
+
+
+def load_centromeres(assembly: str) -> dict[str, tuple[int, int]]:
+    """Centromere ``(start, end)`` per chromosome from ``scripts/assets/centromeres.tsv``."""
+    df = pd.read_csv(ASSETS / "centromeres.tsv", sep="\t", comment="#")
+    df = df[df["assembly"] == assembly]
+    return {c: (int(s), int(e)) for c, s, e in zip(df["chrom"], df["start"], df["end"])}
+
+
 def _strip_chr(name: str) -> str:
     return name[3:] if name.lower().startswith("chr") else name
 

@@ -44,7 +44,6 @@ from common import DataError
 
 log = logging.getLogger("chromatin_gnn.compartments")
 
-ASSETS = Path(__file__).resolve().parent / "assets"
 METHODS = ("pearson", "cooltools")
 ASSEMBLIES = ("auto", "hg38", "hg19", "none")
 MIN_REGION_BINS = 10
@@ -63,25 +62,12 @@ MASK_REASONS = {
 # chromosome arms
 # ----------------------------------------------------------------------------
 def _chr_key(name: str) -> str:
-    return "chr" + (name[3:] if name.lower().startswith("chr") else name)
-
-
-def load_chromsizes(assembly: str) -> dict[str, int]:
-    """Autosome + chrX sizes shipped in ``scripts/assets/chromsizes_<assembly>.tsv``."""
-    df = pd.read_csv(ASSETS / f"chromsizes_{assembly}.tsv", sep="\t", comment="#")
-    return dict(zip(df["chrom"], df["length"].astype(int)))
-
-
-def load_centromeres(assembly: str) -> dict[str, tuple[int, int]]:
-    """Centromere ``(start, end)`` per chromosome from ``scripts/assets/centromeres.tsv``."""
-    df = pd.read_csv(ASSETS / "centromeres.tsv", sep="\t", comment="#")
-    df = df[df["assembly"] == assembly]
-    return {c: (int(s), int(e)) for c, s, e in zip(df["chrom"], df["start"], df["end"])}
+    return "chr" + common._strip_chr(name)
 
 
 def guess_assembly(chromsizes: Mapping[str, int]) -> str | None:
     """``hg38``/``hg19`` when some chromosome has exactly that assembly's length, else ``None``."""
-    hits = {asm: sum(load_chromsizes(asm).get(_chr_key(c)) == int(n) for c, n in chromsizes.items())
+    hits = {asm: sum(common.load_chromsizes(asm).get(_chr_key(c)) == int(n) for c, n in chromsizes.items())
             for asm in ("hg38", "hg19")}
     best = max(hits, key=hits.get)
     return best if hits[best] else None
@@ -110,7 +96,7 @@ def chrom_centromeres(chromsizes: Mapping[str, int], chroms: Sequence[str], *,
             log.warning("assembly not recognised from chromosome sizes; compartments per whole "
                         "chromosome (pass --assembly hg38/hg19 for arms)")
         return {c: None for c in chroms}
-    cens, sizes = load_centromeres(asm), load_chromsizes(asm)
+    cens, sizes = common.load_centromeres(asm), common.load_chromsizes(asm)
     out = {}
     for c in chroms:
         key = _chr_key(c)

@@ -54,7 +54,6 @@ from common import DataError
 
 log = logging.getLogger("chromatin_gnn.simulate")
 
-ASSETS = Path(__file__).resolve().parent / "assets"
 MARKS = ("CTCF", "H3K27me3")
 #: Default depth: cis contacts per mappable Mb for the first cell (~16 M on hg38 chr21),
 #: capped so that a whole genome stays a few minutes' work.
@@ -77,19 +76,16 @@ ARM_CONTACT = 0.5
 # ----------------------------------------------------------------------------
 # genome layout
 # ----------------------------------------------------------------------------
-def _asset(name: str) -> pd.DataFrame:
-    return pd.read_csv(ASSETS / name, sep="\t", comment="#")
-
-
 def hg38_chromsizes() -> pd.Series:
     """hg38 sizes of chr1–chr22 and chrX (``scripts/assets/chromsizes_hg38.tsv``)."""
-    return _asset("chromsizes_hg38.tsv").set_index("chrom")["length"]
+    sizes = pd.Series(common.load_chromsizes("hg38"), name="length", dtype=np.int64)
+    return sizes.rename_axis("chrom")
 
 
 def centromeres(assembly: str = "hg38") -> pd.DataFrame:
     """``chrom, start, end`` of each centromere (``scripts/assets/centromeres.tsv``; hg38, hg19)."""
-    df = _asset("centromeres.tsv")
-    return df.loc[df["assembly"] == assembly, ["chrom", "start", "end"]].reset_index(drop=True)
+    return pd.DataFrame([(c, s, e) for c, (s, e) in common.load_centromeres(assembly).items()],
+                        columns=["chrom", "start", "end"])
 
 
 def chromosome_sizes(chroms: list[str], lengths: list[int] | None = None, *,
