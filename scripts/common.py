@@ -369,6 +369,11 @@ def seed_everything(seed: int) -> np.random.Generator:
 # ----------------------------------------------------------------------------
 # chromosome names
 # ----------------------------------------------------------------------------
+def fmt_num(v: float | None, spec: str = ".3f") -> str:
+    """``v`` formatted with ``spec``, or ``n/a`` when it is missing (``None``)."""
+    return "n/a" if v is None else format(v, spec)
+
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 

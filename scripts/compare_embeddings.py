@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 import common
+from common import fmt_num
 from visualize_embeddings import (COLOURS, check_same_bins, read_compartments, read_embedding,
                                   read_truth, truth_labels, validate_labels)
 
@@ -366,10 +367,6 @@ def format_p(p: float | None, n_perm: int = 0) -> str:
     return f"< {1 / n_perm:.2g}" if n_perm and p <= 1.0001 / (n_perm + 1) else f"{p:.3g}"
 
 
-def _num(v: float | None, fmt: str) -> str:
-    return "n/a" if v is None else format(v, fmt)
-
-
 def summary_markdown(s: dict, *, level: int = 3) -> str:
     """The summary's tables as Markdown (shared with make_report.py)."""
     h = "#" * level
@@ -403,7 +400,7 @@ def summary_markdown(s: dict, *, level: int = 3) -> str:
             c = counts.get(key, {})
             fk = counts.get(f"{key}_filtered", {})
             rows.append([a, b, sw["table"][key], sw["filtered"].get(key, sw["table"][key]),
-                         _num(c.get("null_mean"), ".1f"), format_p(c.get("p"), n_perm),
+                         fmt_num(c.get("null_mean"), ".1f"), format_p(c.get("p"), n_perm),
                          format_p(fk.get("p"), n_perm) if fk else "—", what])
         parts += [f"{h} Compartment switches ({l1} → {l2}; filter: {filt})", md_table(
             [l1, l2, "Bins", "Bins (filtered)", "Null mean", "p", "p (filtered)", "Interpretation"], rows)]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import common
+from common import fmt_num
 from compare_embeddings import filter_text, format_p, md_table, summary_markdown
 
 log = logging.getLogger("chromatin_gnn.report")
@@ -192,16 +193,16 @@ def headline(run: dict) -> list[str]:
     rows = training_rows(run["metrics"])
     (auc, base), (ap, base_ap) = rows[0][1:], rows[1][1:]
     if auc is not None:
-        lines.append(f"Link prediction ({run['labels'][0]}): test AUC {auc:.3f}, AP {_f(ap)}; "
-                     f"distance-only baseline AUC {_f(base)}, AP {_f(base_ap)}")
+        lines.append(f"Link prediction ({run['labels'][0]}): test AUC {auc:.3f}, AP {fmt_num(ap)}; "
+                     f"distance-only baseline AUC {fmt_num(base)}, AP {fmt_num(base_ap)}")
     for r in run["silhouette"].get("silhouette", []):
         if r["labels"] == "calls":
-            extra = ", ".join(f"{SIL_COLUMNS[c]} {_f(r[c])}" for c in ("features", "E1_E3") if c in r)
-            lines.append(f"A/B silhouette {r['cell']}: embedding {_f(r['embedding'])} ({extra})")
+            extra = ", ".join(f"{SIL_COLUMNS[c]} {fmt_num(r[c])}" for c in ("features", "E1_E3") if c in r)
+            lines.append(f"A/B silhouette {r['cell']}: embedding {fmt_num(r['embedding'])} ({extra})")
     s = run["summary"]
     by = {r["compartment"]: r["mean"] for r in s["distance"].get("by_compartment", [])}
     lines.append(f"Cosine distance {s['label1']} vs {s['label2']}: mean {s['distance']['mean']:.3f}"
-                 + (f" (A {_f(by.get('A'))}, B {_f(by.get('B'))})" if by else ""))
+                 + (f" (A {fmt_num(by.get('A'))}, B {fmt_num(by.get('B'))})" if by else ""))
     if "switches" in s:
         sw, perm = s["switches"], s.get("permutation", {})
         p = {k: format_p(perm.get("counts", {}).get(f"{k}_filtered", {}).get("p"), perm.get("n_perm", 0))
@@ -211,13 +212,10 @@ def headline(run: dict) -> list[str]:
                      f"unfiltered {sw['table']['B_to_A']} / {sw['table']['A_to_B']}")
     if "truth" in s:
         f, u = s["truth"]["filtered"], s["truth"]["unfiltered"]
-        lines.append(f"Switch recovery vs planted truth: precision {_f(f['precision'])}, recall {_f(f['recall'])} "
-                     f"(without filter {_f(u['precision'])} / {_f(u['recall'])})")
+        lines.append(f"Switch recovery vs planted truth: precision {fmt_num(f['precision'])}, "
+                     f"recall {fmt_num(f['recall'])} "
+                     f"(without filter {fmt_num(u['precision'])} / {fmt_num(u['recall'])})")
     return lines
-
-
-def _f(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 # ----------------------------------------------------------------------------

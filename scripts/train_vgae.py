@@ -394,9 +394,7 @@ def _test_metrics(model: vgae.VGAE, sub: Data, adj: Tensor, test: Data, *, link_
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
     """The closing summary: the model beside the distance-only baseline."""
-    def f(v: Any) -> str:
-        return "n/a" if v is None else f"{v:.3f}"
-
+    f = common.fmt_num
     m = metrics
     return [
         f"epochs run {m['epochs_run']}, best epoch {m['best_epoch']}, validation AUC {f(m['val_auc'])}",
