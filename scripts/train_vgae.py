@@ -228,11 +228,11 @@ def distance_matched_negatives(pairs: np.ndarray, *, pos: np.ndarray, chrom: np.
     left = todo[cis[todo]]
     for dist in np.unique(d[left]):  # a loop over distinct distances, not bins
         want = left[d[left] == dist]
-        a = np.arange(n)
         b = _node_at_distance(node_at, pos + dist)
-        ok = b >= 0
-        a, b = a[ok], b[ok]
-        a, b = a[chrom[a] == chrom[b]], b[chrom[a] == chrom[b]]
+        a = np.flatnonzero(b >= 0)
+        b = b[a]
+        same = chrom[a] == chrom[b]
+        a, b = a[same], b[same]
         free = ~_is_link(pair_keys(np.stack([a, b]), n), link_keys)
         a, b = a[free], b[free]
         if a.size:
@@ -339,10 +339,11 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
         loss.backward()
         opt.step()
         val_auc, val_ap = evaluate(model, sub, train_adj, val)
-        rows.append(dict(epoch=epoch, loss=loss.item(), recon=recon.item(), kl=kl.item(),
+        loss_value = loss.item()
+        rows.append(dict(epoch=epoch, loss=loss_value, recon=recon.item(), kl=kl.item(),
                          val_auc=val_auc, val_ap=val_ap))
-        bar.set_postfix(loss=f"{loss.item():.4f}", val_auc=f"{val_auc:.4f}")
-        log.debug("epoch %d loss %.4f val AUC %.4f", epoch, loss.item(), val_auc)
+        bar.set_postfix(loss=f"{loss_value:.4f}", val_auc=f"{val_auc:.4f}")
+        log.debug("epoch %d loss %.4f val AUC %.4f", epoch, loss_value, val_auc)
         if val_auc > best[0]:
             best = (val_auc, epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= patience:
