@@ -522,7 +522,10 @@ def compare(run: dict, *, label1: str, label2: str, min_run: int = DEFAULT_MIN_R
     labs = [c["compartment"].to_numpy(str) for c in run["comp"]]
     c1, c2 = encode(labs[0]), encode(labs[1])
     e1s = [c["E1"].to_numpy(np.float64) for c in run["comp"]]
-    codes, kept = switch_calls(*run["comp"], min_run=min_run, min_delta_e1=min_delta_e1)
+    codes = switch_codes(c1, c2)  # switch_calls' work, on the arrays already at hand
+    kept = filter_switches(codes, new_chrom, min_run=min_run, delta_e1=e1s[0] - e1s[1],
+                           min_delta_e1=min_delta_e1)
+    kept_codes = np.where(kept, codes, 0)
     delta[f"compartment_{label1}"], delta[f"compartment_{label2}"] = labs
     delta["switch"] = pd.Series(codes).map(SWITCH_NAMES).fillna("").to_numpy()
     delta["switch_kept"] = kept
@@ -533,7 +536,7 @@ def compare(run: dict, *, label1: str, label2: str, min_run: int = DEFAULT_MIN_R
         "table": dict(zip(("A_to_A", "B_to_B", "B_to_A", "A_to_B"), map(int, k[:4]))),
         "filtered": {"B_to_A": int(k[4]), "A_to_B": int(k[5])},
         "n_with_N": int(((c1 == 2) | (c2 == 2)).sum()),
-        "asymmetry": asymmetry_test(np.where(kept, codes, 0), new_chrom)}
+        "asymmetry": asymmetry_test(kept_codes, new_chrom)}
     if n_perm > 0:
         summary["permutation"] = permutation_test(
             c1, c2, new_chrom, chrom, delta["cosine"].to_numpy(), min_run=min_run, n_perm=n_perm,
@@ -545,7 +548,7 @@ def compare(run: dict, *, label1: str, label2: str, min_run: int = DEFAULT_MIN_R
         summary["truth"] = {"planted_B_to_A": int((planted == 1).sum()),
                             "planted_A_to_B": int((planted == 2).sum()),
                             "unfiltered": detection_accuracy(codes, planted),
-                            "filtered": detection_accuracy(np.where(kept, codes, 0), planted)}
+                            "filtered": detection_accuracy(kept_codes, planted)}
     return delta, summary
 
 
