@@ -67,27 +67,17 @@ def step_timings(data: Path, out: Path, *, cell: str = "GM12878", chrom: str = "
 DIADEM = "03_IMR90_MSC_chr21_40kb_hg19_DIADEM"
 
 
-def _best(fn, repeat: int = 3):
-    """Best wall time of ``fn()`` over ``repeat`` calls, and its result."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
-
-
 def binning_speedup(bigwig: Path, mcool: Path, *, chrom: str = "chr21", res: int = 25000) -> dict[str, float]:
-    """Vectorised :func:`hicio.bin_track` against a per-bin ``bw.stats(exact=True)`` loop, same run (best of 3)."""
+    """Vectorised :func:`hicio.bin_track` against a per-bin ``bw.stats(exact=True)`` loop, same run
+    (:func:`bench_naive.bigwig_pair`, best of 3)."""
+    from bench_naive import bigwig_pair
+
     clr = hicio.open_cooler(str(mcool), res=res)
     bins = clr.bins()[["start", "end"]].fetch(chrom)
     start, end = bins["start"].to_numpy(), bins["end"].to_numpy()
-    loop = lambda: np.array([bw.stats(chrom, int(s), int(e), exact=True)[0]  # noqa: E731
-                             for s, e in zip(start, end)], dtype=float)
     with hicio.open_bigwig(bigwig) as bw:
-        t_fast, fast = _best(lambda: hicio.bin_track(bw, chrom, start, end))
-        t_slow, slow = _best(loop)
-    assert np.allclose(fast, slow, equal_nan=True)
+        pair, _ = bigwig_pair(bw, chrom, start, end, repeat=3, warmup=0)
+    t_fast, t_slow = pair["fast"]["min"], pair["slow"]["min"]
     return {"bins": len(start), "vectorised_s": t_fast, "loop_s": t_slow, "speedup": t_slow / t_fast}
 
 
@@ -113,6 +103,8 @@ def agreement(calls: pd.Series, truth: pd.Series) -> float:
 
 def published_pc1_r(real: Path, out: Path) -> dict[str, float]:
     """|r| between our E1 and DIADEM's published PC1 (IMR90, MSC; chr21 at 40 kb, hg19)."""
+    from bench_naive import e1_agreement
+
     d = real / DIADEM
     ref = pd.read_csv(d / "DIADEM_precomputed_PC1_chr21_40kb.tsv", sep="\t")
     result = {}
@@ -121,9 +113,8 @@ def published_pc1_r(real: Path, out: Path) -> dict[str, float]:
             csv = out / f"{cell}_{method}.csv"
             compute_compartments.main(["--mcool", str(d / f"{cell}_chr21_40kb_raw.cool"), "--chrom", "chr21",
                                        "--res", "40000", "--method", method, "--out", str(csv), "-q"])
-            ours, theirs = pd.read_csv(csv)["E1"].to_numpy(), ref[f"PC1_{cell}_DIADEM"].to_numpy()
-            ok = np.isfinite(ours) & np.isfinite(theirs)
-            result[f"{cell}_{method}"] = abs(float(np.corrcoef(ours[ok], theirs[ok])[0, 1]))
+            r = e1_agreement(pd.read_csv(csv)["E1"].to_numpy(), ref[f"PC1_{cell}_DIADEM"].to_numpy())["r"]
+            result[f"{cell}_{method}"] = abs(r)
     return result
 
 

@@ -26,6 +26,17 @@ def bigwig_loop(bw, chrom: str, start: np.ndarray, end: np.ndarray) -> np.ndarra
                     dtype=float)
 
 
+def bigwig_pair(bw, chrom: str, start: np.ndarray, end: np.ndarray, *, repeat: int,
+                warmup: int = 1) -> tuple[dict, np.ndarray]:
+    """:func:`hicio.bin_track` and :func:`bigwig_loop` on the same bins, timed back to back
+    (:func:`benchlib.time_call`): both timings and the route ``auto`` took, and the track
+    (checked equal to the loop's)."""
+    fast, track = time_call(lambda: hicio.bin_track(bw, chrom, start, end), repeat=repeat, warmup=warmup)
+    slow, loop = time_call(lambda: bigwig_loop(bw, chrom, start, end), repeat=repeat, warmup=warmup)
+    assert np.allclose(track, loop, equal_nan=True), "bin_track and the bw.stats loop disagree"
+    return {"fast": fast, "slow": slow, "route": hicio._binning_method(bw, chrom, start, end)}, track
+
+
 def real_bigwigs(cfg: Config, repeat: int) -> dict:
     """The same pair on a real base-pair-resolution ChIP-seq track (plotgardenerData, IMR90 CTCF,
     chr21 28.0-30.3 Mb, hg19) at 1, 10 and 25 kb bins over the whole chromosome: where pyBigWig's
@@ -41,14 +52,11 @@ def real_bigwigs(cfg: Config, repeat: int) -> dict:
         for res in (1_000, 10_000, 25_000):
             start = np.arange(0, length, res)
             end = np.minimum(start + res, length)
-            fast, track = time_call(lambda: hicio.bin_track(bw, "chr21", start, end), repeat=repeat)
-            slow, loop = time_call(lambda: bigwig_loop(bw, "chr21", start, end), repeat=repeat)
-            assert np.allclose(track, loop, equal_nan=True), "bin_track and the bw.stats loop disagree"
-            route = hicio._binning_method(bw, "chr21", start, end)
-            out[res] = {"fast": fast, "slow": slow, "route": route}
+            out[res] = pair = bigwig_pair(bw, "chr21", start, end, repeat=repeat)[0]
             out["rows"].append(speedup_row(
                 f"bigWig, real IMR90 CTCF track ({n_iv:,} intervals), {res // 1000} kb bins: "
-                f"`bin_track` (auto → `{route}`) vs per-bin `bw.stats`", fast, slow, f"{len(start):,} bins"))
+                f"`bin_track` (auto → `{pair['route']}`) vs per-bin `bw.stats`", pair["fast"], pair["slow"],
+                f"{len(start):,} bins"))
     return out
 
 
@@ -118,13 +126,10 @@ def section(cfg: Config) -> Section:
 
     log.info("naive: bigWig binning")
     with hicio.open_bigwig(data / "GM12878_CTCF.bw") as bw:
-        fast, track = time_call(lambda: hicio.bin_track(bw, CHROM, start, end), repeat=rep)
-        slow, loop = time_call(lambda: bigwig_loop(bw, CHROM, start, end), repeat=rep)
-        route = hicio._binning_method(bw, CHROM, start, end)
-    assert np.allclose(track, loop, equal_nan=True), "bin_track and the bw.stats loop disagree"
-    rows.append(speedup_row(f"bigWig mean per bin: `hicio.bin_track` (auto → `{route}`) vs per-bin "
-                            "`bw.stats(exact=True)`", fast, slow, n))
-    res["bigwig"] = {"fast": fast, "slow": slow, "route": route}
+        pair, track = bigwig_pair(bw, CHROM, start, end, repeat=rep)
+    res["bigwig"] = pair
+    rows.append(speedup_row(f"bigWig mean per bin: `hicio.bin_track` (auto → `{pair['route']}`) vs per-bin "
+                            "`bw.stats(exact=True)`", pair["fast"], pair["slow"], n))
     res["bigwig_real"] = real_bigwigs(cfg, rep)
     rows += res["bigwig_real"].pop("rows", [])
 
