@@ -39,7 +39,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402  (puts scripts/ on sys.path)
-from benchlib import BENCH, ROOT, mb, num, secs  # noqa: E402
+from benchlib import BENCH, ROOT, loglog_fit, mb, num, secs  # noqa: E402
 
 import common  # noqa: E402
 from compare_embeddings import md_table  # noqa: E402
@@ -253,10 +253,9 @@ def chrom_times_from_log(path: Path, chroms: Sequence[str]) -> list[dict]:
     return rows
 
 
-def fit_exponent(bins: np.ndarray, t: np.ndarray) -> tuple[float, float]:
-    """``(k, log_a)`` of ``t = a · bins^k`` by least squares on logs."""
-    k, log_a = np.polyfit(np.log(bins), np.log(t), 1)
-    return float(k), float(log_a)
+def scaling_fits(series: dict[str, pd.DataFrame]) -> dict[str, tuple[float, float]]:
+    """``(k, log_a)`` of ``seconds = a · bins^k`` per series (:func:`benchlib.loglog_fit`)."""
+    return {n: loglog_fit(d["bins"], d["seconds"]) for n, d in series.items()}
 
 
 # ----------------------------------------------------------------------------
@@ -381,8 +380,8 @@ def cost_by_size(rec: dict, fits: dict[str, tuple[float, float]], *, genome_run:
     if sc:
         df = pd.DataFrame(sc["rows"])
         per_chrom = df.drop_duplicates("chrom")
-        k_pix, _ = fit_exponent(per_chrom["bins"].to_numpy(float), per_chrom["pixels"].to_numpy(float))
-        per_pixel = {f: fit_exponent(d["pixels"].to_numpy(float), d["seconds"].to_numpy(float))[0]
+        k_pix, _ = loglog_fit(per_chrom["bins"], per_chrom["pixels"])
+        per_pixel = {f: loglog_fit(d["pixels"], d["seconds"])[0]
                      for f, d in df.groupby("function", sort=False)}
         lines += ["", f"The pixels themselves grow as bins^{k_pix:.2f} (a longer chromosome has more "
                   "long-range contacts to store and read), so a stage that is linear in pixels "
@@ -440,8 +439,7 @@ def render(rec: dict, *, figure: Path) -> str:
 
     series = scaling_series(rec)
     if series:
-        fits = {n: fit_exponent(d["bins"].to_numpy(float), d["seconds"].to_numpy(float))
-                for n, d in series.items()}
+        fits = scaling_fits(series)
         common.save_figure(scaling_figure(series, fits), figure)
         lines += ["## Cost by chromosome size", "", *cost_by_size(rec, fits), "", f"![scaling]({figure.name})", ""]
     return "\n".join(lines)
@@ -497,20 +495,20 @@ def section(cfg: benchlib.Config) -> benchlib.Section:
     if la:
         sec.add(f"1-min load average during that run: mean {np.mean(la):.2f} (min {min(la):.2f}, max "
                 f"{max(la):.2f}) on {mach.get('cores')} cores.")
-    sec.table(["Stage", "Wall s", "Peak RSS MB"], stage_rows(rec))
+    stages = stage_rows(rec)
+    sec.table(["Stage", "Wall s", "Peak RSS MB"], stages)
     targets = target_rows(rec)
     sec.table(["Target", "Measured", "Result"], targets)
     series = scaling_series(rec)
     if series:
-        fits = {n: fit_exponent(d["bins"].to_numpy(float), d["seconds"].to_numpy(float))
-                for n, d in series.items()}
+        fits = scaling_fits(series)
         sec.add("**Cost by chromosome size** (the per-chromosome times inside the genome run are in "
                 "GENOME.md).", *[ln for ln in cost_by_size(rec, fits, genome_run=False) if ln],
                 "![cost by chromosome size](genome_scaling.png)")
         sec.headline.append(["Genome-wide: scaling exponents by chromosome, time ∝ bins^k",
                              "; ".join(f"{n} {k:.2f}" for n, (k, _) in fits.items()), "see section 6"])
     sec.headline += [[f"Genome-wide: {t[0]}", t[1], t[2]] for t in targets]
-    sec.data = {"targets": targets, "stages": stage_rows(rec)}
+    sec.data = {"targets": targets, "stages": stages}
     return sec
 
 

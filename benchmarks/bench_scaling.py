@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlib import ROOT, Config, Section, log, mb, measure, script, secs  # first: puts scripts/ on sys.path
+from benchlib import ROOT, Config, Section, log, loglog_fit, mb, measure, script, secs  # first: puts scripts/ on sys.path
 
 import common  # noqa: E402
 
@@ -88,10 +88,8 @@ def run_dataset(cfg: Config, ds: dict, base: Path) -> dict:
 
 
 def slope(x: list[float], y: list[float]) -> float:
-    """Least-squares slope of log y on log x (NaN with fewer than two points)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = (x > 0) & (y > 0)
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0]) if ok.sum() >= 2 else float("nan")
+    """Least-squares slope of log y on log x (:func:`benchlib.loglog_fit`; NaN with fewer than two points)."""
+    return loglog_fit(x, y)[0]
 
 
 def exponents(points: list[dict]) -> dict[str, dict[str, float]]:

@@ -26,6 +26,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SCRIPTS = ROOT / "scripts"
@@ -185,6 +187,17 @@ def time_call(fn: Callable[[], Any], *, repeat: int, warmup: int = 1) -> tuple[d
                 gc.enable()
     return {"n": repeat, "s": statistics.median(times), "min": min(times), "max": max(times),
             "first": first}, result
+
+
+def loglog_fit(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """``(k, log a)`` of ``y = a · x^k`` by least squares on logs over the positive points
+    (NaN with fewer than two)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = (x > 0) & (y > 0)
+    if ok.sum() < 2:
+        return float("nan"), float("nan")
+    k, log_a = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    return float(k), float(log_a)
 
 
 def speedup_row(what: str, fast: dict, slow: dict, size: str) -> list:
