@@ -37,7 +37,6 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402  (puts scripts/ on sys.path)
 from benchlib import BENCH, ROOT, loglog_fit, mb, num, secs  # noqa: E402
 
@@ -101,12 +100,11 @@ def run_pipeline(cmd: Sequence[Any], *, log_file: Path, rec_file: Path, poll: fl
     Returns the rusage record plus ``stages`` (name -> ``wall_s``, ``peak_rss_mb``) and
     ``load_avg`` (samples of the 1-minute load average).
     """
-    full = [sys.executable, str(BENCH / "rusage.py"), "--json", str(rec_file), "--", *map(str, cmd)]
     stages: dict[str, dict] = {}
     state = {"stage": None}
     loads: list[float] = []
     with open(log_file, "w") as fh:
-        proc = subprocess.Popen(full, cwd=ROOT, stdout=fh, stderr=subprocess.PIPE, text=True,
+        proc = subprocess.Popen(benchlib.rusage_argv(cmd, rec_file), cwd=ROOT, stdout=fh, stderr=subprocess.PIPE, text=True,
                                 env=benchlib.child_env())
 
         def poller() -> None:
@@ -143,8 +141,7 @@ def run_pipeline(cmd: Sequence[Any], *, log_file: Path, rec_file: Path, poll: fl
         th.join()
     rec = json.loads(rec_file.read_text())
     if rec["rc"] != 0:
-        tail = "\n    ".join(log_file.read_text(errors="replace").splitlines()[-8:])
-        raise RuntimeError(f"pipeline failed ({rec['rc']}); {log_file}:\n    {tail}")
+        raise benchlib.failure("pipeline", rec["rc"], log_file)
     return {**rec, "stages": stages, "load_avg": loads}
 
 

@@ -131,13 +131,23 @@ def run_measured(cmd: Sequence[Any], *, log_file: Path, env: dict[str, str] | No
         The command failed; the message holds the end of its log.
     """
     rec_file = log_file.with_name(log_file.name + ".rusage.json")
-    full = [sys.executable, str(BENCH / "rusage.py"), "--json", str(rec_file), "--", *map(str, cmd)]
     with open(log_file, "w") as fh:
-        rc = subprocess.call(full, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=child_env(env))
+        rc = subprocess.call(rusage_argv(cmd, rec_file), cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+                             env=child_env(env))
     if rc != 0:
-        tail = "\n    ".join(log_file.read_text(errors="replace").splitlines()[-8:])
-        raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} ... failed ({rc}); {log_file}:\n    {tail}")
+        raise failure(f"{' '.join(map(str, cmd[:4]))} ...", rc, log_file)
     return json.loads(rec_file.read_text())
+
+
+def rusage_argv(cmd: Sequence[Any], rec_file: Path) -> list[str]:
+    """``cmd`` wrapped in ``rusage.py``, which writes its rusage record to ``rec_file``."""
+    return [sys.executable, str(BENCH / "rusage.py"), "--json", str(rec_file), "--", *map(str, cmd)]
+
+
+def failure(what: str, rc: int, log_file: Path) -> RuntimeError:
+    """The error for a failed measured command: what, its exit status and the end of its log."""
+    tail = "\n    ".join(log_file.read_text(errors="replace").splitlines()[-8:])
+    return RuntimeError(f"{what} failed ({rc}); {log_file}:\n    {tail}")
 
 
 def summarise(records: Sequence[dict]) -> dict:
