@@ -158,19 +158,12 @@ def cli_args(files: dict, changes: dict, *, bw_flag: str, out: Path) -> list[str
     return [a for k, v in base.items() for a in (k, v)]
 
 
-def run_main(main, argv: list[str], capsys):
-    """Call a step's ``main(argv)`` in-process (``conftest.call_main``); ``capsys`` is kept for callers."""
-    from conftest import call_main
-
-    return call_main(main, *argv)
-
-
-def check_bad_input(main, files: dict, case: tuple, *, bw_flag: str, out: Path, capsys) -> None:
+def check_bad_input(main, files: dict, case: tuple, *, bw_flag: str, out: Path) -> None:
     """One :data:`BAD_CASES` row: non-zero exit, one clean error line, nothing written."""
-    from conftest import assert_clean_error
+    from conftest import assert_clean_error, call_main
 
     _, changes, fragments = case
-    proc = run_main(main, cli_args(files, changes, bw_flag=bw_flag, out=out), capsys)
+    proc = call_main(main, *cli_args(files, changes, bw_flag=bw_flag, out=out))
     assert_clean_error(proc, *fragments)
     assert not out.parent.exists() or not any(out.parent.iterdir()), list(out.parent.iterdir())
 

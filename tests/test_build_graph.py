@@ -14,7 +14,7 @@ import build_graph
 import common
 import hicio
 import synth_hic
-from conftest import run_script
+from conftest import call_main, run_script
 
 SEED_CMD = ["--mcool", "data/raw/GM12878.mcool", "--chrom", "chr21", "--res", "25000",
             "--bigwigs", "data/raw/GM12878_CTCF.bw", "data/raw/GM12878_H3K27me3.bw",
@@ -101,12 +101,12 @@ def test_feature_names_from_paths():
 
 
 # ---------------------------------------------------------------------------- command line
-def test_cli_chr_naming_mismatch_works_and_is_logged(files, tmp_path, capsys):
+def test_cli_chr_naming_mismatch_works_and_is_logged(files, tmp_path):
     out = tmp_path / "g.pt"
-    proc = synth_hic.run_main(build_graph.main, [
+    proc = call_main(build_graph.main,
         "--mcool", f"{files['mcool']}::resolutions/25000", "--chrom", "21",
         "--bigwigs", str(files["bw"]), str(files["bw_21"]), "--feature-names", "ctcf", "k27",
-        "--max-dist", "500000", "--edge-transform", "oe", "--out", str(out)], capsys)
+        "--max-dist", "500000", "--edge-transform", "oe", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "'chr21' is called '21' in bigWig" in proc.stderr
     assert "60 nodes" in proc.stderr
@@ -118,29 +118,29 @@ def test_cli_chr_naming_mismatch_works_and_is_logged(files, tmp_path, capsys):
     assert g["provenance"]["parameters"]["max_dist"] == 500_000
 
 
-def test_cli_constant_feature_fails_unless_allowed(files, tmp_path, capsys):
+def test_cli_constant_feature_fails_unless_allowed(files, tmp_path):
     const = synth_hic.write_bigwig(tmp_path / "c_flat.bw", {"chr21": np.ones(60)}, step=25_000)
     argv = ["--mcool", str(files["mcool"]), "--chrom", "chr21", "--res", "25000",
             "--bigwigs", str(const), "--out", str(tmp_path / "g.pt")]
-    proc = synth_hic.run_main(build_graph.main, argv, capsys)
+    proc = call_main(build_graph.main, *argv)
     assert proc.returncode != 0 and "--allow-constant-features" in proc.stderr
     assert not (tmp_path / "g.pt").exists()
-    proc = synth_hic.run_main(build_graph.main, [*argv, "--allow-constant-features"], capsys)
+    proc = call_main(build_graph.main, *argv, "--allow-constant-features")
     assert proc.returncode == 0 and "feature 'flat' is constant" in proc.stderr
 
 
-def test_cli_feature_name_count_mismatch(files, tmp_path, capsys):
+def test_cli_feature_name_count_mismatch(files, tmp_path):
     from conftest import assert_clean_error
 
-    proc = synth_hic.run_main(build_graph.main, synth_hic.cli_args(
-        files, {}, bw_flag="--bigwigs", out=tmp_path / "g.pt") + ["--feature-names", "a", "b"], capsys)
+    argv = synth_hic.cli_args(files, {}, bw_flag="--bigwigs", out=tmp_path / "g.pt")
+    proc = call_main(build_graph.main, *argv, "--feature-names", "a", "b")
     assert_clean_error(proc, "2 --feature-names for 1 --bigwigs")
 
 
 @pytest.mark.parametrize("case", synth_hic.BAD_CASES, ids=[c[0] for c in synth_hic.BAD_CASES])
-def test_bad_input_fails_cleanly(files, case, tmp_path, capsys):
+def test_bad_input_fails_cleanly(files, case, tmp_path):
     synth_hic.check_bad_input(build_graph.main, files, case, bw_flag="--bigwigs",
-                              out=tmp_path / "out" / "g.pt", capsys=capsys)
+                              out=tmp_path / "out" / "g.pt")
 
 
 def test_bad_input_as_a_real_process(files, tmp_path):
@@ -154,7 +154,7 @@ def test_bad_input_as_a_real_process(files, tmp_path):
     assert not out.parent.exists()
 
 
-def test_multi_chromosome_graph_intra_only_unless_trans(tmp_path, capsys):
+def test_multi_chromosome_graph_intra_only_unless_trans(tmp_path):
     bins = cooler.binnify(pd.Series({"chr1": 100, "chr2": 60, "chrX": 40}), 10)
     rng = np.random.default_rng(0)
     i, j = np.triu_indices(len(bins))
@@ -167,7 +167,7 @@ def test_multi_chromosome_graph_intra_only_unless_trans(tmp_path, capsys):
     base = ["--mcool", str(path), "--no-balance", "--bigwigs", str(bw), "--max_dist", "1000"]
     for extra, out in (([], "intra.pt"), (["--trans"], "trans.pt")):
         argv = [*base, "--chrom", "all", "--out", str(tmp_path / out), *extra]
-        proc = synth_hic.run_main(build_graph.main, argv, capsys)
+        proc = call_main(build_graph.main, *argv)
         assert proc.returncode == 0, proc.stderr
     intra, trans = common.load_graph(tmp_path / "intra.pt"), common.load_graph(tmp_path / "trans.pt")
     assert intra["chroms"] == ["chr1", "chr2"] and intra["x"].shape[0] == 16
@@ -206,15 +206,15 @@ def test_seed_command_on_simulated_data(sim_small, tmp_path):
 
 
 @pytest.mark.real
-def test_real_plotgardener_pair(real_dir, tmp_path, capsys):
+def test_real_plotgardener_pair(real_dir, tmp_path):
     d = real_dir / "01_GM12878_IMR90_chr21_28-30Mb_10kb_hg19_plotgardenerData"
     for cell in ("GM12878", "IMR90"):
         mcool = d / f"{cell}_chr21_28.0-30.3Mb_10kb_KRcapped.cool"
         args = ["--mcool", str(mcool), "--chrom", "chr21", "--res", "10000",
                 "--out", str(tmp_path / f"{cell}.pt"), "--bigwigs", *(str(d / f"{cell}_{m}_chr21_28.0-30.3Mb_hg19.bw") for m in ("CTCF", "H3K27ac"))]
-        proc = synth_hic.run_main(build_graph.main, args, capsys)  # no weight column: must say so
+        proc = call_main(build_graph.main, *args)  # no weight column: must say so
         assert proc.returncode != 0 and "--no-balance" in proc.stderr
-        proc = synth_hic.run_main(build_graph.main, args + ["--no-balance"], capsys)
+        proc = call_main(build_graph.main, *args, "--no-balance")
         assert proc.returncode == 0, proc.stderr
         g = common.load_graph(tmp_path / f"{cell}.pt")
         usable = g["mask"].numpy()

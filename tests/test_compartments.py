@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 import compute_compartments as cc
 import hicio
 import synth_hic
-from conftest import run_script
+from conftest import call_main, run_script
 
 SEED_CMD = ["--mcool", "data/raw/GM12878.mcool", "--chrom", "chr21", "--res", "25000",
             "--bigwig_orient", "data/raw/GM12878_CTCF.bw", "--out", "results/GM12878/compartments_chr21.csv"]
@@ -154,11 +154,10 @@ def hg38_chr21(tmp_path_factory):
 
 @pytest.mark.parametrize("flags,regions", [([], ["chr21p", "chr21q"]), (["--no-arms"], ["chr21"]),
                                            (["--assembly", "none"], ["chr21"])])
-def test_cli_arms_outputs_and_qc(hg38_chr21, tmp_path, capsys, flags, regions):
+def test_cli_arms_outputs_and_qc(hg38_chr21, tmp_path, flags, regions):
     cool, bw, labels = hg38_chr21
     out = tmp_path / "res" / "comp.csv"
-    proc = synth_hic.run_main(cc.main, ["--mcool", str(cool), "--chrom", "21", "--bigwig-orient", str(bw),
-                                        "--out", str(out), *flags], capsys)
+    proc = call_main(cc.main, "--mcool", cool, "--chrom", "21", "--bigwig-orient", bw, "--out", out, *flags)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out)
     assert len(table) == 94 and table["end"].iloc[-1] == HG38_CHR21
@@ -180,10 +179,10 @@ def test_cli_arms_outputs_and_qc(hg38_chr21, tmp_path, capsys, flags, regions):
     assert (tmp_path / "res/comp.saddle.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_cli_all_chromosomes_with_an_empty_one(files, tmp_path, capsys):
+def test_cli_all_chromosomes_with_an_empty_one(files, tmp_path):
     out = tmp_path / "all.csv"
     argv = synth_hic.cli_args(files, {"--chrom": "all"}, bw_flag="--bigwig_orient", out=out)
-    proc = synth_hic.run_main(cc.main, argv, capsys)
+    proc = call_main(cc.main, *argv)
     assert proc.returncode == 0, proc.stderr
     assert "chr22 has no contacts" in proc.stderr and "all its bins are masked" in proc.stderr
     table = pd.read_csv(out)
@@ -192,15 +191,14 @@ def test_cli_all_chromosomes_with_an_empty_one(files, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", synth_hic.BAD_CASES, ids=[c[0] for c in synth_hic.BAD_CASES])
-def test_bad_input_fails_cleanly(files, case, tmp_path, capsys):
+def test_bad_input_fails_cleanly(files, case, tmp_path):
     synth_hic.check_bad_input(cc.main, files, case, bw_flag="--bigwig_orient",
-                              out=tmp_path / "out" / "comp.csv", capsys=capsys)
+                              out=tmp_path / "out" / "comp.csv")
 
 
-def test_chr_naming_mismatch_works(files, tmp_path, capsys):
+def test_chr_naming_mismatch_works(files, tmp_path):
     out = tmp_path / "c.csv"
-    proc = synth_hic.run_main(cc.main, synth_hic.cli_args(files, {"BW": "bw_21"}, bw_flag="--bigwig_orient",
-                                                          out=out), capsys)
+    proc = call_main(cc.main, *synth_hic.cli_args(files, {"BW": "bw_21"}, bw_flag="--bigwig_orient", out=out))
     assert proc.returncode == 0 and "'chr21' is called '21' in bigWig" in proc.stderr
     # the bigWig is the negated track: labels come out swapped
     assert _agreement(pd.read_csv(out), -files["labels"]) >= 0.95
@@ -226,11 +224,11 @@ def test_seed_command_recovers_planted_compartments(sim_small, tmp_path, cell):
 
 @pytest.mark.real
 @pytest.mark.parametrize("cell", ["IMR90", "MSC"])
-def test_real_e1_matches_published_pc1(real_dir, tmp_path, capsys, cell):
+def test_real_e1_matches_published_pc1(real_dir, tmp_path, cell):
     d = real_dir / "03_IMR90_MSC_chr21_40kb_hg19_DIADEM"
     out = tmp_path / f"{cell}.csv"
-    proc = synth_hic.run_main(cc.main, ["--mcool", str(d / f"{cell}_chr21_40kb_raw.cool"), "--chrom", "chr21",
-                                        "--res", "40000", "--out", str(out)], capsys)
+    proc = call_main(cc.main, "--mcool", d / f"{cell}_chr21_40kb_raw.cool", "--chrom", "chr21",
+                     "--res", "40000", "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert "assembly hg19: compartments per chromosome arm" in proc.stderr
     ours = pd.read_csv(out)["E1"].to_numpy()
