@@ -111,6 +111,15 @@ def call_main(main, *args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(["main", *map(str, args)], rc, out.getvalue(), err.getvalue())
 
 
+def closed_port() -> int:
+    """A local TCP port with nothing listening (for offline-download tests)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class PickleBomb:
     """Unpickling this creates ``marker``: safe (``weights_only``) loading must refuse it."""
 

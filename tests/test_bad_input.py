@@ -14,35 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyBigWig
 import pytest
 import torch
 
-from conftest import assert_clean_error, call_main, run_script
+from conftest import PickleBomb, assert_clean_error, call_main, run_script
+from synth_hic import write_bigwig
 
 
 # ----------------------------------------------------------------------------
 # inputs shared by the cases
 # ----------------------------------------------------------------------------
-class Boom:
-    """Unpickling this would create the marker file: loading must refuse it."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (Path(self.marker),))
-
-
-def _bigwig(path: Path, chroms: dict[str, int], values: dict[str, np.ndarray], step: int = 25_000) -> Path:
-    bw = pyBigWig.open(str(path), "w")
-    bw.addHeader(list(chroms.items()))
-    for c, v in values.items():
-        bw.addEntries(c, 0, values=v.astype(float).tolist(), span=step, step=step)
-    bw.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def kit(sim_small, tmp_path_factory):
     """Everything the cases need, made once: graphs, a tiny model, embeddings, broken files."""
@@ -79,19 +60,18 @@ def kit(sim_small, tmp_path_factory):
                           ignore_diags=1, min_nnz=0, mad_max=0)
 
     n = 480
-    size = {"chr21": n * 25_000}
-    _bigwig(d / "nan.bw", size, {"chr21": np.full(n, np.nan)})
-    _bigwig(d / "flat.bw", size, {"chr21": np.ones(n)})
-    _bigwig(d / "other_chrom.bw", {"chr1": n * 25_000}, {"chr1": np.ones(n)})
+    write_bigwig(d / "nan.bw", {"chr21": np.full(n, np.nan)}, step=25_000)
+    write_bigwig(d / "flat.bw", {"chr21": np.ones(n)}, step=25_000)
+    write_bigwig(d / "other_chrom.bw", {"chr1": np.ones(n)}, step=25_000)
     rng = np.random.default_rng(0)
-    _bigwig(d / "GM_21.bw", {"21": n * 25_000}, {"21": rng.gamma(2, 1, n)})
-    _bigwig(d / "two_chroms.bw", {"chr21": 40 * 25_000, "chr22": 40 * 25_000},
-            {"chr21": rng.gamma(2, 1, 40), "chr22": rng.gamma(2, 1, 40)})
+    write_bigwig(d / "GM_21.bw", {"21": rng.gamma(2, 1, n)}, step=25_000)
+    write_bigwig(d / "two_chroms.bw", {"chr21": rng.gamma(2, 1, 40), "chr22": rng.gamma(2, 1, 40)},
+                 step=25_000)
 
     torch.save({"weights": torch.zeros(3)}, d / "foreign.pt")
     torch.save(torch.zeros(3, 3), d / "tensor.pt")
     k["marker"] = d / "PAYLOAD_RAN"
-    torch.save({"format": "chromatin-gnn/graph", "x": Boom(str(k["marker"]))}, d / "evil.pt")
+    torch.save({"format": "chromatin-gnn/graph", "x": PickleBomb(k["marker"])}, d / "evil.pt")
 
     g = torch.load(k["graph"], weights_only=True)
     g3 = dict(g, x=torch.cat([g["x"], g["x"][:, :1]], 1), feature_names=[*g["feature_names"], "H3K4me3"])

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import functools
 import http.server
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
 import download_data
-from conftest import assert_clean_error, run_script
+from conftest import assert_clean_error, closed_port, run_script
 
 
 def _mirror(root: Path, payload: bytes = b"bigwig-bytes") -> Path:
@@ -60,15 +59,9 @@ def test_http_mirror_on_loopback(tmp_path, http_mirror):
     assert not list(raw.glob(".*tmp*")), "temporary files left behind"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_offline_failure_lists_urls_and_destinations(tmp_path):
     raw = tmp_path / "raw"
-    base = f"http://127.0.0.1:{_closed_port()}/files"
+    base = f"http://127.0.0.1:{closed_port()}/files"
     proc = run_script("download_data", "--raw-dir", raw, "--base-url", base, "--timeout", "5")
     err = assert_clean_error(proc, "no network?")
     for acc in download_data.ENCODE_BIGWIGS.values():

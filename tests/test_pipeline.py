@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, SIM_SMALL_ARGS
+from conftest import ROOT, SIM_SMALL_ARGS, closed_port
 
 pytestmark = pytest.mark.slow
 
@@ -99,19 +98,13 @@ def test_failed_stage_is_named_with_its_log(run, tmp_path):
     assert "stage 'train' failed" in proc.stderr and "train.log" in proc.stderr
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_data_without_bigwigs_offline_lists_urls(run, tmp_path):
     base, _ = run
     raw = tmp_path / "raw"
     raw.mkdir()
     for cell in ("GM12878", "IMR90"):
         shutil.copy(base / "raw" / f"{cell}.mcool", raw)
-    url = f"http://127.0.0.1:{_closed_port()}/files"
+    url = f"http://127.0.0.1:{closed_port()}/files"
     proc = pipeline(*dirs(tmp_path, raw=raw), env={"CHROMATIN_GNN_ENCODE_URL": url})
     assert proc.returncode != 0
     assert "stage 'download' failed" in proc.stderr
