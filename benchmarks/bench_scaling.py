@@ -92,11 +92,17 @@ def slope(x: list[float], y: list[float]) -> float:
     return loglog_fit(x, y)[0]
 
 
-def exponents(points: list[dict]) -> dict[str, dict[str, float]]:
-    """Fitted exponents of wall time (vs bins and vs edges) and peak RSS (vs bins), per stage."""
+def fit_points(points: list[dict]) -> list[dict]:
+    """The size-series points the exponents are fitted on: from :data:`FIT_FROM_BINS` bins up
+    (all of the series when fewer than two are that large)."""
     size = [p for p in points if p["series"] == "size"]
     fit = [p for p in size if p["bins"] >= FIT_FROM_BINS]
-    fit = fit if len(fit) >= 2 else size
+    return fit if len(fit) >= 2 else size
+
+
+def exponents(points: list[dict]) -> dict[str, dict[str, float]]:
+    """Fitted exponents of wall time (vs bins and vs edges) and peak RSS (vs bins), per stage."""
+    fit = fit_points(points)
     col = lambda key, st=None: [p[key] if st is None else p["stages"][st][key] for p in fit]  # noqa: E731
     return {st: {"time_vs_bins": slope(col("bins"), col("wall_s", st)),
                  "time_vs_edges": slope(col("edges"), col("wall_s", st)),
@@ -203,7 +209,7 @@ def section(cfg: Config) -> Section:
     sec.table(["Series", "Dataset", "Bins"] + list(STAGES),
               [[p["series"], p["name"], p["bins"], *[mb(p["stages"][s]["peak_rss_mb"]) for s in STAGES]]
                for p in points])
-    fit = [p for p in points if p["series"] == "size" and p["bins"] >= min(exps["train"]["fit_bins"])]
+    fit = fit_points(points)
     per_epoch = {"vs_bins": slope([p["bins"] for p in fit], [p["s_per_epoch"] for p in fit]),
                  "vs_edges": slope([p["edges"] for p in fit], [p["s_per_epoch"] for p in fit])}
     sec.add("Fitted exponents (time ∝ bins^k). Whole-command times include the start-up floor, which "
