@@ -14,8 +14,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchlib import (BENCH, ROOT, Config, Section, log, mb, measure, plural, run_measured, secs,
-                      spread, summarise)
+from benchlib import (BENCH, ROOT, Config, Section, finished_run1, log, mb, measure, plural, run_measured,
+                      secs, spread, summarise)
 
 #: Script stem -> pipeline stage, in pipeline order.
 STAGE_OF = {"simulate_data": "simulate", "download_data": "download", "build_graph": "graph",
@@ -68,13 +68,10 @@ def pipeline_run(cfg: Config, run_dir: Path) -> dict:
 
 def default_run(cfg: Config) -> Path:
     """A finished pipeline run on the default data (``work/stages/run1``), made when absent."""
-    run1 = cfg.work / "stages" / "run1"
-    marker = run1 / "bench_args.json"
-    if not ((run1 / "results" / "report.md").is_file() and marker.is_file()
-            and json.loads(marker.read_text()) == {"sim_args": cfg.sim_args, "pipeline": pipeline_args(cfg)}):
-        log.info("running the pipeline once on the default data (%s)", run1)
-        pipeline_run(cfg, run1)
-    return run1
+    if finished_run1(cfg) != {"sim_args": cfg.sim_args, "pipeline": pipeline_args(cfg)}:
+        log.info("running the pipeline once on the default data (%s)", cfg.run1)
+        pipeline_run(cfg, cfg.run1)
+    return cfg.run1
 
 
 def per_command(runs: list[dict]) -> list[dict]:
@@ -107,9 +104,9 @@ def section(cfg: Config) -> Section:
     whole = summarise([r["whole"] for r in runs])
     cmds, stages = per_command(runs), per_stage(runs)
     total = whole["wall_s"]
-    metrics = json.loads((cfg.work / "stages" / "run1" / "results" / "GM12878" / "metrics.json").read_text())
+    metrics = json.loads((cfg.run1 / "results" / "GM12878" / "metrics.json").read_text())
     data = " ".join(["bash run_pipeline.sh --raw R --processed P --results S", *pipeline_args(cfg)])
-    n_bins = sum(1 for _ in open(cfg.work / "stages" / "run1" / "raw" / "truth.tsv")) - 1
+    n_bins = sum(1 for _ in open(cfg.run1 / "raw" / "truth.tsv")) - 1
     sec.add(f"`{data}` in fresh folders, {plural(len(runs), 'run')} (the simulate stage makes the "
             f"data: chr21 at 25 kb, {n_bins:,} bins, both cell lines). Each step runs as the only child of a "
             "`benchmarks/rusage.py` wrapper (the pipeline's `$PY`), so its peak RSS is its own "

@@ -79,6 +79,11 @@ class Config:
     def sim_args(self) -> list[str]:
         return list(QUICK_SIM_ARGS) if self.quick else []
 
+    @property
+    def run1(self) -> Path:
+        """The first pipeline run on the default data (section 1's; reused by later sections)."""
+        return self.work / "stages" / "run1"
+
     def dir(self, *parts: str) -> Path:
         """``work/<parts>``, created."""
         d = self.work.joinpath(*parts)
@@ -234,13 +239,19 @@ def simulate(out: Path, args: Sequence[str], *, log_dir: Path) -> tuple[Path, di
     return out, rec
 
 
+def finished_run1(cfg: Config) -> dict | None:
+    """The settings (``bench_args.json``) of the finished pipeline run in :attr:`Config.run1`,
+    or None when there is none."""
+    marker = cfg.run1 / "bench_args.json"
+    if (cfg.run1 / "results" / "report.md").is_file() and marker.is_file():
+        return json.loads(marker.read_text())
+    return None
+
+
 def default_data(cfg: Config) -> Path:
     """The default simulated dataset: a finished pipeline run's raw folder, else simulated once."""
-    run1 = cfg.work / "stages" / "run1"
-    marker = run1 / "bench_args.json"
-    if (run1 / "results" / "report.md").is_file() and marker.is_file() \
-            and json.loads(marker.read_text()).get("sim_args") == cfg.sim_args:
-        return run1 / "raw"
+    if (finished_run1(cfg) or {}).get("sim_args") == cfg.sim_args:
+        return cfg.run1 / "raw"
     log.info("simulating the default dataset into %s", cfg.work / "data")
     return simulate(cfg.dir("data") / "default", [*cfg.sim_args, "--seed", "0"], log_dir=cfg.dir("logs"))[0]
 
