@@ -63,6 +63,7 @@ EOF
 
 die() { echo "run_pipeline: error: $*" >&2; exit 2; }
 is_stage() { local s; for s in "${STAGES[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
+need_stage() { is_stage "$1" || die "unknown stage '$1'; stages: ${STAGES[*]}"; }
 need() { [ $# -ge 2 ] && [ -n "$2" ] || die "option $1 needs a value (see --help)"; }
 
 while [ $# -gt 0 ]; do
@@ -91,9 +92,9 @@ while [ $# -gt 0 ]; do
     --n-perm) need "$@"; N_PERM=$2; shift 2;;
     --sim-args) need "$@"; read -r -a SIM_ARGS <<<"$2"; shift 2;;
     --train-args) need "$@"; read -r -a EXTRA_TRAIN <<<"$2"; shift 2;;
-    --only) need "$@"; is_stage "$2" || die "unknown stage '$2'; stages: ${STAGES[*]}"; ONLY=$2; shift 2;;
-    --from) need "$@"; is_stage "$2" || die "unknown stage '$2'; stages: ${STAGES[*]}"; FROM=$2; shift 2;;
-    --to) need "$@"; is_stage "$2" || die "unknown stage '$2'; stages: ${STAGES[*]}"; TO=$2; shift 2;;
+    --only) need "$@"; need_stage "$2"; ONLY=$2; shift 2;;
+    --from) need "$@"; need_stage "$2"; FROM=$2; shift 2;;
+    --to) need "$@"; need_stage "$2"; TO=$2; shift 2;;
     --force) FORCE=1; shift;;
     --chrom)
       shift; CHROMS=()
@@ -120,6 +121,7 @@ LOGS="$RESULTS/logs"; FIG="$RESULTS/figures"
 mkdir -p "$LOGS" "$FIG" "$PROCESSED" "$RESULTS/$CELL1" "$RESULTS/$CELL2" 2>/dev/null \
   || die "cannot create output folders under $RESULTS / $PROCESSED; choose writable locations"
 bw() { local c=$1 m out=(); for m in "${MARKS[@]}"; do out+=("$RAW/${c}_${m}.bw"); done; echo "${out[@]}"; }
+BWS="$(bw "$CELL1") $(bw "$CELL2")"  # both cells' bigWigs
 # (paths with spaces are not supported for the raw folder: bigWig lists are word-split)
 G1="$PROCESSED/${CELL1}_${TAG}.pt"; G2="$PROCESSED/${CELL2}_${TAG}.pt"
 C1="$RESULTS/$CELL1/compartments_${TAG}.csv"; C2="$RESULTS/$CELL2/compartments_${TAG}.csv"
@@ -195,16 +197,16 @@ if selected graph || selected compartments; then
 fi
 
 # download: bigWigs missing for either cell (real data; simulated runs already have them)
-missing=0; for f in $(bw "$CELL1") $(bw "$CELL2"); do [ -e "$f" ] || missing=1; done
+missing=0; for f in $BWS; do [ -e "$f" ] || missing=1; done
 if [ $missing = 1 ]; then
-  stage download "$(bw "$CELL1") $(bw "$CELL2")" "" \
+  stage download "$BWS" "" \
     "$PY" scripts/download_data.py --raw-dir "$RAW" --cells "$CELL1" "$CELL2" --marks "${MARKS[@]}"
 fi
 
-stage graph "$G1 $G2" "$MCOOL1 $MCOOL2 $(bw "$CELL1") $(bw "$CELL2")" \
+stage graph "$G1 $G2" "$MCOOL1 $MCOOL2 $BWS" \
   graphs --chrom "${CHROMS[@]}" --res "$RES" --max_dist "$MAX_DIST" --min-contacts "$MIN_CONTACTS"
 
-stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $(bw "$CELL1") $(bw "$CELL2")" \
+stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $BWS" \
   compartments --chrom "${CHROMS[@]}" --res "$RES"
 
 train_args=(--graph "$G1" --epochs "$EPOCHS" --patience "$PATIENCE" --hidden "$HIDDEN" --latent "$LATENT"
