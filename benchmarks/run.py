@@ -86,7 +86,7 @@ def build_parser() -> common.ArgumentParser:
     p.add_argument("--work", type=Path, help="working folder [benchmarks/_work; benchmarks/_work/quick "
                    "with --quick]")
     p.add_argument("--repeat", type=int, help="runs per figure, median taken [3; 1 with --quick]")
-    p.add_argument("--budget", type=float, default=60.0, metavar="S",
+    p.add_argument("--budget", type=float, default=Config.budget_s, metavar="S",
                    help="a command whose first run exceeds S / repeat seconds is run once")
     p.add_argument("--with-cooltools", action="store_true",
                    help="pip-install cooltools 0.7.1 into benchmarks/_work/site and compare with it")
@@ -98,8 +98,8 @@ def build_parser() -> common.ArgumentParser:
                    f"[{' '.join(map(str, Config.sizes))}]")
     p.add_argument("--resolutions", type=int, nargs="+", metavar="BP",
                    help=f"scaling: chr21 resolutions [{' '.join(map(str, Config.resolutions))}]")
-    p.add_argument("--scaling-epochs", type=int, default=3, help="scaling: fixed training epochs")
-    p.add_argument("--scaling-repeat", type=int, default=1, help="scaling: runs per point (median)")
+    p.add_argument("--scaling-epochs", type=int, default=Config.scaling_epochs, help="scaling: fixed training epochs")
+    p.add_argument("--scaling-repeat", type=int, default=Config.scaling_repeat, help="scaling: runs per point (median)")
     return p
 
 
