@@ -98,8 +98,10 @@ def build_parser() -> common.ArgumentParser:
                    f"[{' '.join(map(str, Config.sizes))}]")
     p.add_argument("--resolutions", type=int, nargs="+", metavar="BP",
                    help=f"scaling: chr21 resolutions [{' '.join(map(str, Config.resolutions))}]")
-    p.add_argument("--scaling-epochs", type=int, default=Config.scaling_epochs, help="scaling: fixed training epochs")
-    p.add_argument("--scaling-repeat", type=int, default=Config.scaling_repeat, help="scaling: runs per point (median)")
+    p.add_argument("--scaling-epochs", type=int, default=Config.scaling_epochs,
+                   help="scaling: fixed training epochs")
+    p.add_argument("--scaling-repeat", type=int, default=Config.scaling_repeat,
+                   help="scaling: runs per point (median)")
     return p
 
 
