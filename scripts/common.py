@@ -243,10 +243,26 @@ def _sweep_stale_temps(final: Path) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically. NumPy scalars are converted."""
+    """Write ``obj`` as strict, indented JSON, atomically: NumPy values are converted and
+    NaN/inf become ``null`` (:func:`strict_json`)."""
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+        text = json.dumps(strict_json(obj), indent=2, default=_json_default, allow_nan=False)
+        tmp.write_text(text + "\n")
     return Path(path)
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every NaN/inf (Python, NumPy scalar or array element) replaced by None,
+    recursively, so that JSON written from it is strict (``null``, never ``NaN``)."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
 
 
 def write_table(path: str | os.PathLike, df: pd.DataFrame, *, sep: str | None = None,
@@ -284,8 +300,6 @@ def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
 def _json_default(o: Any) -> Any:
     if isinstance(o, (np.integer,)):
         return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if not np.isfinite(o) else float(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, (Path,)):

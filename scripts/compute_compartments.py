@@ -449,7 +449,7 @@ def summarise(table: pd.DataFrame, qcs: Sequence[dict], track: np.ndarray | None
     ve = (np.array([r["variance_explained"] for r in solved]).T @ weights / weights.sum()
           if len(solved) else [])
     n = len(table)
-    return _finite({
+    return common.strict_json({
         "method": method, "n_bins": n,
         "n_A": int((table["compartment"] == "A").sum()), "n_B": int((table["compartment"] == "B").sum()),
         "n_masked": int(sum(masked.values())), "fraction_masked": sum(masked.values()) / max(n, 1),
@@ -462,17 +462,6 @@ def summarise(table: pd.DataFrame, qcs: Sequence[dict], track: np.ndarray | None
         "saddle": (sums / np.maximum(counts, 1)).tolist(),
         "regions": regions,
     })
-
-
-def _finite(obj):
-    """NaN/inf -> None, recursively, so the QC file is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    return obj
 
 
 def saddle_figure(saddle: np.ndarray, strength: float, title: str):

@@ -1,4 +1,5 @@
-"""Nothing lost: a stage killed mid-write leaves its previous output intact."""
+"""Outputs the next stage can trust: a stage killed mid-write leaves its previous output intact,
+and JSON outputs are strict (no NaN)."""
 from __future__ import annotations
 
 import signal
@@ -82,3 +83,18 @@ def test_sigkill_leftover_is_never_read_and_is_swept_on_rerun(encoded):
     run_script("encode_graph", *args, "--bn", "refit", check=True)
     assert _temps(out.parent) == []            # ...until the stage runs again and replaces cleanly
     assert out.stat().st_ino != inode          # replaced by a new, complete file
+
+
+def test_json_outputs_are_strict(tmp_path):
+    """NaN/inf never reach a JSON output as the non-standard ``NaN``/``Infinity``: Python floats,
+    NumPy scalars (float64 is a float subclass, so json's default hook never sees it) and arrays."""
+    import json
+
+    import common
+
+    path = common.write_json(tmp_path / "m.json", {"a": np.float64("nan"), "b": float("inf"),
+                                                   "c": [np.nan, 1.5], "d": np.array([2.0, np.inf]),
+                                                   "e": np.float32(0.5)})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": None, "c": [None, 1.5], "d": [2.0, None], "e": 0.5}
