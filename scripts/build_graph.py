@@ -50,9 +50,61 @@ def feature_names_from_paths(paths: Sequence[str | Path]) -> list[str]:
     return short if len(set(short)) == len(short) else stems
 
 
+#: How pixels become edges (``--edge-rule``); none of the defaults looks at raw counts.
+EDGE_RULES = ("quantile", "oe", "count")
+DEFAULT_EDGE_RULE = "quantile"
+DEFAULT_EDGE_TRANSFORM = "oe"
+#: Share of the usable pairs kept as edges at every distance (``--edge-quantile``).
+DEFAULT_EDGE_QUANTILE = 0.1
+#: Smallest observed/expected for an edge with ``--edge-rule oe`` (``--min-oe``).
+DEFAULT_MIN_OE = 2.0
+
+
+def _top_share(group: np.ndarray, value: np.ndarray, n_slots: np.ndarray, share: float) -> np.ndarray:
+    """Keep mask: per ``group`` (e.g. diagonal), the ``ceil(share * n_slots[group])`` largest ``value``s.
+
+    Vectorised: one lexsort by (group, -value), then each pixel's rank inside its group.
+    Ties at the cut keep the earlier pixel of the sort, which is deterministic.
+    """
+    if not value.size:
+        return np.zeros(0, bool)
+    order = np.lexsort((-value, group))
+    g = group[order]
+    first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    rank = np.arange(g.size) - np.repeat(first, np.diff(np.r_[first, g.size]))
+    keep = np.zeros(value.size, bool)
+    keep[order] = rank < np.ceil(share * n_slots[g])
+    return keep
+
+
+def _select(value: np.ndarray, oe: np.ndarray, count: np.ndarray, group: np.ndarray,
+            n_slots: np.ndarray, *, rule: str, min_contacts: float, quantile: float,
+            min_oe: float) -> np.ndarray:
+    """Which candidate pixels become edges under ``rule`` (see :func:`cis_edges`)."""
+    if rule == "count":
+        return count >= min_contacts
+    if rule == "oe":
+        return oe >= min_oe
+    return _top_share(group, value, n_slots, quantile)
+
+
+def check_edge_rule(rule: str, transform: str) -> None:
+    """Raise :class:`DataError` for an unknown ``--edge-rule`` or ``--edge-transform``."""
+    if transform not in EDGE_TRANSFORMS:
+        raise DataError(f"unknown edge transform {transform!r}; choose from {', '.join(EDGE_TRANSFORMS)}")
+    if rule not in EDGE_RULES:
+        raise DataError(f"unknown edge rule {rule!r}; choose from {', '.join(EDGE_RULES)}")
+
+
 def cis_edges(block: hicio.CisBlock, *, max_dist: int = 5_000_000, min_contacts: float = 0.0,
-              transform: str = "log1p") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              transform: str = DEFAULT_EDGE_TRANSFORM, rule: str = DEFAULT_EDGE_RULE,
+              quantile: float = DEFAULT_EDGE_QUANTILE,
+              min_oe: float = DEFAULT_MIN_OE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Upper-triangle edges ``(i, j, weight)`` with ``i < j`` (local bin indices).
+
+    Candidates are pixels with a positive balanced value between two usable bins
+    within ``max_dist``. ``expected(d)`` is the mean balanced value over usable pairs
+    at distance ``d`` (zeros included).
 
     Parameters
     ----------
@@ -61,44 +113,60 @@ def cis_edges(block: hicio.CisBlock, *, max_dist: int = 5_000_000, min_contacts:
     max_dist
         Longest kept distance between bin starts, in bp.
     min_contacts
-        Smallest raw count for a pixel to become an edge.
+        Smallest raw count for a pixel to become an edge; used by ``rule="count"`` only.
     transform
-        ``log1p`` (``log1p(value)``) or ``oe`` (``log(value / expected(d))``,
-        expected = mean over usable pairs at distance ``d``, zeros included).
+        ``oe`` (``log(value / expected(d))``) or ``log1p`` (``log1p(value)``).
+    rule
+        ``quantile``: at each distance the ``quantile`` share of usable pairs with the
+        highest balanced value (= highest observed/expected), so every distance and every
+        depth gives the same edge count; ``oe``: pixels with observed/expected at least
+        ``min_oe``; ``count``: raw count at least ``min_contacts`` (the seed's rule, which
+        follows sequencing depth).
     """
-    if transform not in EDGE_TRANSFORMS:
-        raise DataError(f"unknown edge transform {transform!r}; choose from {', '.join(EDGE_TRANSFORMS)}")
+    from scipy.signal import fftconvolve
+
+    check_edge_rule(rule, transform)
     i, j, v = block.i, block.j, block.value
     mask = block.mask
     keep = ((i != j) & mask[i] & mask[j] & (block.start[j] - block.start[i] <= max_dist)
-            & (block.count >= min_contacts) & np.isfinite(v) & (v > 0))
-    i, j, v = i[keep], j[keep], v[keep]
-    if transform == "oe":
-        exp = hicio.expected_cis(block.i, block.j, block.value, mask)
-        w = np.log(v / exp[j - i])
-    else:
-        w = np.log1p(v)
+            & np.isfinite(v) & (v > 0))
+    i, j, v, count = i[keep], j[keep], v[keep], block.count[keep]
+    exp = hicio.expected_cis(block.i, block.j, block.value, mask)
+    oe = v / exp[j - i]
+    n = block.n
+    m = mask.astype(float)
+    n_pairs = np.rint(fftconvolve(m, m[::-1])[n - 1:]) if n else np.zeros(0)  # usable pairs per distance
+    sel = _select(v, oe, count, j - i, n_pairs, rule=rule, min_contacts=min_contacts,
+                  quantile=quantile, min_oe=min_oe)
+    i, j, v, oe = i[sel], j[sel], v[sel], oe[sel]
+    w = np.log(oe) if transform == "oe" else np.log1p(v)
     return i, j, w
 
 
 def trans_edges(clr, chroms: Sequence[str], offsets: Sequence[int], masks: Sequence[np.ndarray], *,
                 weight_name: str | None, min_contacts: float = 0.0,
-                transform: str = "log1p") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                transform: str = DEFAULT_EDGE_TRANSFORM, rule: str = DEFAULT_EDGE_RULE,
+                quantile: float = DEFAULT_EDGE_QUANTILE,
+                min_oe: float = DEFAULT_MIN_OE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inter-chromosomal edges ``(src, dst, weight)`` in graph node indices.
 
-    With ``oe`` the expected value of a chromosome pair is its mean over usable
-    bin pairs (trans contacts do not decay with distance).
+    The expected value of a chromosome pair is its mean over usable bin pairs
+    (trans contacts do not decay with distance); ``rule`` as in :func:`cis_edges`,
+    with the whole chromosome pair as one group.
     """
+    check_edge_rule(rule, transform)
     parts = []
     for (a, ca), (b, cb) in itertools.combinations(enumerate(chroms), 2):
         i, j, count, v = hicio.read_trans(clr, ca, cb, weight_name=weight_name)
-        keep = masks[a][i] & masks[b][j] & (count >= min_contacts) & np.isfinite(v) & (v > 0)
-        i, j, v = i[keep], j[keep], v[keep]
-        if transform == "oe":
-            exp = v.sum() / max(masks[a].sum() * masks[b].sum(), 1)
-            w = np.log(v / exp)
-        else:
-            w = np.log1p(v)
+        keep = masks[a][i] & masks[b][j] & np.isfinite(v) & (v > 0)
+        i, j, v, count = i[keep], j[keep], v[keep], count[keep]
+        n_pairs = float(masks[a].sum() * masks[b].sum())
+        exp = v.sum() / max(n_pairs, 1)
+        oe = v / exp
+        sel = _select(v, oe, count, np.zeros(v.size, np.int64), np.array([n_pairs]), rule=rule,
+                      min_contacts=min_contacts, quantile=quantile, min_oe=min_oe)
+        i, j, v, oe = i[sel], j[sel], v[sel], oe[sel]
+        w = np.log(oe) if transform == "oe" else np.log1p(v)
         parts.append((i + offsets[a], j + offsets[b], w))
     if not parts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
@@ -129,7 +197,9 @@ def node_features(tracks: np.ndarray, mask: np.ndarray, names: Sequence[str], *,
 
 
 def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_names: Sequence[str], *,
-                max_dist: int = 5_000_000, min_contacts: float = 0.0, edge_transform: str = "log1p",
+                max_dist: int = 5_000_000, min_contacts: float = 0.0,
+                edge_transform: str = DEFAULT_EDGE_TRANSFORM, edge_rule: str = DEFAULT_EDGE_RULE,
+                edge_quantile: float = DEFAULT_EDGE_QUANTILE, min_oe: float = DEFAULT_MIN_OE,
                 trans: Callable[[np.ndarray, list[np.ndarray]], tuple] | None = None,
                 allow_constant: bool = False) -> dict:
     """Assemble the graph dict of docs/FORMATS.md (without ``provenance``).
@@ -144,8 +214,8 @@ def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_
         ``[N, F]`` node features over the concatenated bins (NaN allowed: set to 0).
     feature_names
         One name per feature column.
-    max_dist, min_contacts, edge_transform
-        See :func:`cis_edges`.
+    max_dist, min_contacts, edge_transform, edge_rule, edge_quantile, min_oe
+        See :func:`cis_edges` (``transform``, ``rule``, ``quantile``, ``min_oe``).
     trans
         With several chromosomes, called as ``trans(offsets, masks)`` for further
         ``(src, dst, weight)`` edges in node indices (see :func:`trans_edges`).
@@ -159,7 +229,8 @@ def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_
 
     parts, meta, offset = [], [], 0
     for b in blocks:
-        s, d, w = cis_edges(b, max_dist=max_dist, min_contacts=min_contacts, transform=edge_transform)
+        s, d, w = cis_edges(b, max_dist=max_dist, min_contacts=min_contacts, transform=edge_transform,
+                            rule=edge_rule, quantile=edge_quantile, min_oe=min_oe)
         parts.append((s + offset, d + offset, w.astype(np.float32)))
         meta.append((b.chrom, b.n, b.mask, b.start, b.end, b.res))
         offset += b.n
@@ -185,6 +256,7 @@ def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_
         "end": torch.as_tensor(np.concatenate(ends), dtype=torch.long),
         "resolution": int(res[0]),
         "edge_transform": edge_transform,
+        "edge_rule": edge_rule,
     }
 
 
@@ -198,11 +270,27 @@ def build_parser() -> common.ArgumentParser:
                    metavar="NAME", help="names for the features [file stem without '<cell>_']")
     g.add_argument("--max-dist", "--max_dist", dest="max_dist", type=hicio.positive_int,
                    default=5_000_000, metavar="BP", help="longest contact kept as an edge")
+    g.add_argument("--edge-rule", "--edge_rule", dest="edge_rule", choices=EDGE_RULES,
+                   default=DEFAULT_EDGE_RULE,
+                   help="which pixels become edges: quantile = the --edge-quantile share of usable pairs "
+                        "with the highest observed/expected at every distance (same density at any depth); "
+                        "oe = observed/expected >= --min-oe; count = raw count >= --min-contacts (the seed's "
+                        "rule; follows sequencing depth) [%(default)s]")
+    g.add_argument("--edge-quantile", "--edge_quantile", dest="edge_quantile",
+                   type=common.arg_type(float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+                   default=DEFAULT_EDGE_QUANTILE, metavar="Q",
+                   help="share of usable pairs kept per distance with --edge-rule quantile [%(default)s]")
+    g.add_argument("--min-oe", "--min_oe", dest="min_oe",
+                   type=common.arg_type(float, lambda v: v > 0, "a positive number"),
+                   default=DEFAULT_MIN_OE, metavar="X",
+                   help="smallest observed/expected with --edge-rule oe [%(default)s]")
     g.add_argument("--min-contacts", "--min_contacts", dest="min_contacts", type=float, default=0.0,
-                   metavar="N", help="smallest raw count for a pixel to become an edge")
+                   metavar="N", help="smallest raw count for a pixel to become an edge; used only by "
+                                     "--edge-rule count (accepted and ignored otherwise, for compatibility)")
     g.add_argument("--edge-transform", "--edge_transform", dest="edge_transform",
-                   choices=EDGE_TRANSFORMS, default="log1p",
-                   help="edge weight: log1p(balanced value) or log observed/expected by distance")
+                   choices=EDGE_TRANSFORMS, default=DEFAULT_EDGE_TRANSFORM,
+                   help="edge weight: log observed/expected by distance, or log1p(balanced value) "
+                        "[%(default)s]")
     g.add_argument("--allow-constant-features", action="store_true",
                    help="keep a feature that is constant over the usable bins (warn instead of failing)")
     g.add_argument("--trans", action="store_true",
@@ -225,18 +313,25 @@ def _run(args: argparse.Namespace) -> None:
     blocks = (hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
               for c in tqdm(chroms, desc="contacts", unit="chrom",
                             disable=common.progress_disabled() or len(chroms) < 2))
+    if args.min_contacts and args.edge_rule != "count":
+        log.info("--min-contacts %g is ignored with --edge-rule %s (edges come from observed/expected, "
+                 "not raw counts); pass --edge-rule count for the raw-count threshold",
+                 args.min_contacts, args.edge_rule)
+    rule = dict(edge_rule=args.edge_rule, edge_quantile=args.edge_quantile, min_oe=args.min_oe)
     trans = (functools.partial(trans_edges, clr, chroms, weight_name=weight_name,
-                               min_contacts=args.min_contacts, transform=args.edge_transform)
+                               min_contacts=args.min_contacts, transform=args.edge_transform,
+                               rule=args.edge_rule, quantile=args.edge_quantile, min_oe=args.min_oe)
              if args.trans else None)
     graph = build_graph(blocks, tracks, names, max_dist=args.max_dist, min_contacts=args.min_contacts,
                         edge_transform=args.edge_transform, trans=trans,
-                        allow_constant=args.allow_constant_features)
+                        allow_constant=args.allow_constant_features, **rule)
     graph["provenance"] = common.provenance(args, inputs=[args.mcool, *args.bigwigs],
                                             cooler=hicio.cooler_uri(clr), chroms=chroms)
     common.save_pt(out, graph)
     n, m = graph["mask"].numel(), int((~graph["mask"]).sum())
-    log.info("graph %s: %d nodes (%d masked), %d undirected edges, features %s, edge weight %s",
-             out, n, m, graph["edge_index"].shape[1] // 2, ", ".join(names), args.edge_transform)
+    log.info("graph %s: %d nodes (%d masked), %d undirected edges (rule %s), features %s, edge weight %s",
+             out, n, m, graph["edge_index"].shape[1] // 2, args.edge_rule, ", ".join(names),
+             args.edge_transform)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

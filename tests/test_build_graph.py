@@ -44,7 +44,7 @@ def test_graph_follows_the_format():
     block = _block(12, dead=[0, 5])
     x = np.arange(24, dtype=float).reshape(12, 2)
     x[3, 1] = np.nan
-    g = build_graph.build_graph([block], x, ["a", "b"], max_dist=30)
+    g = build_graph.build_graph([block], x, ["a", "b"], max_dist=30, edge_rule="count", edge_transform="log1p")
     common.validate_graph(g)
     assert g["format"] == common.GRAPH_FORMAT and g["resolution"] == 10 and g["edge_transform"] == "log1p"
     assert g["x"].dtype == torch.float32 and g["x"][3, 1] == 0 and g["x"][4, 1] == 9
@@ -66,7 +66,7 @@ def test_graph_follows_the_format():
 def test_edges_symmetric_no_self_loops_within_max_dist(n, res, max_dist, seed, min_contacts):
     block = _block(n, seed=seed, res=res)
     g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], allow_constant=True, max_dist=max_dist,
-                                min_contacts=min_contacts)
+                                min_contacts=min_contacts, edge_rule="count")
     edges = _edges(g)
     assert len(edges) == g["edge_index"].shape[1], "duplicate edges"
     assert edges == {(b, a) for a, b in edges}, "not symmetric"
@@ -83,11 +83,13 @@ def test_oe_transform_is_log_observed_over_expected():
     n = 15
     d = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
     block = hicio.CisBlock.from_dense(100.0 / (d + 1), res=5)  # pure distance decay: O/E == 1
-    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], edge_transform="oe", allow_constant=True)
+    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], edge_transform="oe", allow_constant=True,
+                                edge_rule="count")
     np.testing.assert_allclose(g["edge_weight"].numpy(), 0, atol=1e-6)
     lab = np.where(np.arange(n) < 7, 1, -1)
     block = hicio.CisBlock.from_dense(100.0 / (d + 1) * np.exp(0.5 * np.outer(lab, lab)), res=5)
-    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], edge_transform="oe", allow_constant=True)
+    g = build_graph.build_graph([block], np.ones((n, 1)), ["f"], edge_transform="oe", allow_constant=True,
+                                edge_rule="count")
     src, dst = g["edge_index"].numpy()
     w, same = g["edge_weight"].numpy(), lab[src] == lab[dst]
     assert w[same].mean() > 0.1 and w[~same].mean() < -0.1
@@ -214,7 +216,7 @@ def test_real_plotgardener_pair(real_dir, tmp_path):
                 "--out", str(tmp_path / f"{cell}.pt"), "--bigwigs", *(str(d / f"{cell}_{m}_chr21_28.0-30.3Mb_hg19.bw") for m in ("CTCF", "H3K27ac"))]
         proc = call_main(build_graph.main, *args)  # no weight column: must say so
         assert proc.returncode != 0 and "--no-balance" in proc.stderr
-        proc = call_main(build_graph.main, *args, "--no-balance")
+        proc = call_main(build_graph.main, *args, "--no-balance", "--edge-rule", "count")
         assert proc.returncode == 0, proc.stderr
         g = common.load_graph(tmp_path / f"{cell}.pt")
         usable = g["mask"].numpy()
