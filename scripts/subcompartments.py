@@ -1,0 +1,489 @@
+"""Subcompartments (A1, A2, B1, B2, B3): k interaction states with spatial smoothing.
+
+The step's method is a Gaussian HMM (hmmlearn) along the genome over two feature
+blocks: the standardised VGAE embedding (PCA) and the marks smoothed over the contact
+graph (``Â^k X``). The HMM starts from k-means and its transitions smooth the calls
+along each chromosome; runs of usable bins are separate sequences, so a masked gap or
+a chromosome end never joins two stretches.
+
+Baselines, computed on the same bins with the same k (:func:`baseline_features`):
+k-means / GMM on the marks alone, marks smoothed along the genome (ChromHMM-like), a
+Gaussian HMM on the marks (ChromHMM's model), E1–E10 (or E1–E3), marks + E1–E3 (raw
+and smoothed), ``Â^k X`` with k-means and with the HMM (no training), and the embedding
+with k-means. :func:`score_labels` gives the ARI and the Hungarian-matched accuracy
+against reference labels.
+
+Names: states are sorted by mean E1 (ties by mean active-mark z-score); the ``k // 2``
+highest are A1, A2, ... (most A first), the rest B1, B2, ..., so the naming depends
+only on the partition, never on the arbitrary label numbers. Unusable bins are ``N``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+import common
+
+log = logging.getLogger("chromatin_gnn.subcompartments")
+
+#: Colours of the BED9 (itemRgb), close to the usual Rao 2014 palette.
+STATE_COLOURS = {"A1": "220,20,60", "A2": "255,140,105", "B1": "110,190,80", "B2": "90,120,210",
+                 "B3": "120,60,160", "B4": "70,70,70", "N": "200,200,200"}
+#: Marks that read as active chromatin (for the naming tie-break and the figure).
+ACTIVE_MARKS = ("H3K27ac", "H3K4me3", "H3K36me3", "H3K4me1", "H3K4me2", "H3K9ac", "H3K79me2", "H2AFZ")
+DEFAULT_SMOOTH_BINS = 5
+DEFAULT_HOPS = 2
+
+
+# ----------------------------------------------------------------------------
+# features
+# ----------------------------------------------------------------------------
+def standardise(x: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Z-score the columns of ``x`` over the usable rows (constant columns become 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    mu = x[usable].mean(0)
+    sd = x[usable].std(0)
+    return (x - mu) / np.where(sd > 0, sd, 1.0)
+
+
+def log_marks(x: np.ndarray) -> np.ndarray:
+    """``log1p`` of non-negative mark signal (ChIP fold change / p-value tracks are skewed)."""
+    return np.log1p(np.clip(np.asarray(x, dtype=np.float64), 0, None))
+
+
+def usable_runs(usable: np.ndarray, chrom_id: np.ndarray) -> np.ndarray:
+    """Run id of each usable bin (-1 elsewhere): consecutive usable bins on one chromosome."""
+    usable = np.asarray(usable, bool)
+    chrom_id = np.asarray(chrom_id)
+    new = usable & ~np.r_[False, usable[:-1] & (chrom_id[1:] == chrom_id[:-1])]
+    rid = np.cumsum(new) - 1
+    return np.where(usable, rid, -1)
+
+
+def genome_smooth(x: np.ndarray, usable: np.ndarray, chrom_id: np.ndarray, *,
+                  window: int = DEFAULT_SMOOTH_BINS) -> np.ndarray:
+    """Centred moving mean over ``window`` bins inside each run of usable bins (vectorised).
+
+    Windows are truncated at run ends (masked gaps, chromosome ends), never bridged.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    rid = usable_runs(usable, chrom_id)
+    idx = np.flatnonzero(rid >= 0)
+    if not idx.size or window <= 1:
+        return x.copy()
+    r = rid[idx]
+    first = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
+    run_lo = np.repeat(first, np.diff(np.r_[first, idx.size]))
+    run_hi = np.repeat(np.r_[first[1:], idx.size], np.diff(np.r_[first, idx.size]))
+    pos = np.arange(idx.size)
+    half = window // 2
+    lo = np.maximum(pos - half, run_lo)
+    hi = np.minimum(pos + half + 1, run_hi)
+    cs = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x[idx], 0)])
+    out = x.copy()
+    out[idx] = (cs[hi] - cs[lo]) / (hi - lo)[:, None]
+    return out
+
+
+def graph_smooth(x: np.ndarray, edge_index: np.ndarray, edge_weight: np.ndarray, usable: np.ndarray,
+                 *, hops: int = DEFAULT_HOPS) -> np.ndarray:
+    """``Â^hops X``: features averaged over the contact graph, no training (SGC's propagation).
+
+    ``Â = D^-1/2 (W + I) D^-1/2`` over the usable bins, with ``W`` the edge weights divided
+    by their median so a typical contact weighs as much as the self-loop.
+    """
+    import scipy.sparse as sp
+
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    src, dst = np.asarray(edge_index)
+    w = np.asarray(edge_weight, dtype=np.float64)
+    keep = usable[src] & usable[dst] & (src != dst) & (w > 0)
+    w = w[keep] / (np.median(w[keep]) if keep.any() else 1.0)
+    a = sp.csr_matrix((w, (src[keep], dst[keep])), shape=(n, n)) + sp.diags(usable.astype(float))
+    deg = np.asarray(a.sum(1)).ravel()
+    dinv = np.where(deg > 0, 1 / np.sqrt(np.where(deg > 0, deg, 1)), 0.0)
+    a = sp.diags(dinv) @ a @ sp.diags(dinv)
+    out = x.copy()
+    for _ in range(hops):
+        out = a @ out
+    out[~usable] = x[~usable]
+    return out
+
+
+def pca_block(x: np.ndarray, usable: np.ndarray, *, n_components: int, seed: int = 0) -> np.ndarray:
+    """Standardise, project on the leading principal components, scale to unit total variance."""
+    from sklearn.decomposition import PCA
+
+    z = standardise(x, usable)[usable]
+    n_components = max(1, min(n_components, z.shape[1], z.shape[0] - 1))
+    p = PCA(n_components=n_components, random_state=seed).fit_transform(z)
+    return p / np.sqrt(max(p.var(0).sum(), 1e-12))
+
+
+def combine_blocks(blocks: Sequence[np.ndarray], usable: np.ndarray, *, n_components: int = 10,
+                   seed: int = 0) -> np.ndarray:
+    """Each block standardised and scaled to unit total variance, then a joint PCA (usable rows)."""
+    from sklearn.decomposition import PCA
+
+    joined = np.hstack([pca_block(b, usable, n_components=b.shape[1], seed=seed) for b in blocks])
+    n_components = max(1, min(n_components, joined.shape[1], joined.shape[0] - 1))
+    return PCA(n_components=n_components, whiten=True, random_state=seed).fit_transform(joined)
+
+
+# ----------------------------------------------------------------------------
+# clustering
+# ----------------------------------------------------------------------------
+def one_thread():
+    """BLAS/OpenMP limited to one thread: these fits are small, and on a busy machine the
+    thread pools of k-means and the HMM cost 100x the arithmetic."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def kmeans_states(f: np.ndarray, *, k: int, seed: int = 0) -> np.ndarray:
+    """k-means labels (10 restarts) of the usable rows ``f``."""
+    from sklearn.cluster import KMeans
+
+    with one_thread():
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(f)
+
+
+def gmm_states(f: np.ndarray, *, k: int, seed: int = 0) -> np.ndarray:
+    """Gaussian-mixture labels (full covariances, k-means start)."""
+    from sklearn.mixture import GaussianMixture
+
+    with one_thread():
+        return GaussianMixture(n_components=k, covariance_type="full", reg_covar=1e-3, n_init=2,
+                               random_state=seed).fit_predict(f)
+
+
+def fit_hmm(f: np.ndarray, lengths: Sequence[int], *, k: int, seed: int = 0, n_iter: int = 100,
+            stay: float = 0.9, covariance: str = "tied"):
+    """A Gaussian HMM started from k-means.
+
+    Parameters
+    ----------
+    f
+        Features of the usable bins, in genome order.
+    lengths
+        Lengths of the runs of consecutive usable bins (hmmlearn's ``lengths``).
+    k
+        Number of states.
+    stay
+        Starting self-transition probability (EM re-estimates it).
+    covariance
+        hmmlearn ``covariance_type``. ``tied`` (one shared covariance: k-means with a
+        Mahalanobis metric plus transitions) is the default: per-state full or diagonal
+        covariances let one state swallow the tails and fit worse on the real maps.
+
+    Returns
+    -------
+    model, labels, posterior
+        The fitted ``hmmlearn.hmm.GaussianHMM``, Viterbi states and posteriors ``[n, k]``.
+    """
+    from hmmlearn.hmm import GaussianHMM
+
+    start = kmeans_states(f, k=k, seed=seed)
+    d = f.shape[1]
+    means = np.stack([f[start == s].mean(0) if (start == s).any() else f.mean(0) for s in range(k)])
+    resid = f - means[start]
+    pooled = resid.T @ resid / max(len(f) - k, 1) + 1e-3 * np.eye(d)
+    trans = np.full((k, k), (1 - stay) / (k - 1))
+    np.fill_diagonal(trans, stay)
+    hmm = GaussianHMM(n_components=k, covariance_type=covariance, n_iter=n_iter, tol=1e-3,
+                      random_state=seed, init_params="", params="stmc", min_covar=1e-3)
+    hmm.startprob_ = np.full(k, 1.0 / k)
+    hmm.transmat_ = trans
+    hmm.means_ = means
+    hmm.covars_ = {"tied": pooled, "full": np.repeat(pooled[None], k, 0),
+                   "diag": np.repeat(np.diag(pooled)[None], k, 0),
+                   "spherical": np.full(k, np.trace(pooled) / d)}[covariance]
+    with one_thread():
+        hmm.fit(f, lengths=list(lengths))
+        labels = hmm.predict(f, lengths=list(lengths))
+        post = hmm.predict_proba(f, lengths=list(lengths))
+    return hmm, labels, post
+
+
+def hmm_states(f: np.ndarray, lengths: Sequence[int], *, k: int, seed: int = 0) -> np.ndarray:
+    """Viterbi labels of :func:`fit_hmm`."""
+    return fit_hmm(f, lengths, k=k, seed=seed)[1]
+
+
+def run_lengths_of(usable: np.ndarray, chrom_id: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of :func:`usable_runs`, in genome order."""
+    rid = usable_runs(usable, chrom_id)
+    return np.bincount(rid[rid >= 0])
+
+
+def choose_k(f: np.ndarray, lengths: Sequence[int], *, k_range: Sequence[int], seed: int = 0) -> dict:
+    """Fit the HMM for every k in ``k_range``; return the BIC of each and the k with the lowest."""
+    bic = {}
+    for k in k_range:
+        hmm = fit_hmm(f, lengths, k=k, seed=seed)[0]
+        bic[int(k)] = float(hmm.bic(f, lengths=list(lengths)))
+        log.info("k=%d BIC %.1f", k, bic[int(k)])
+    best = min(bic, key=bic.get)
+    return {"criterion": "BIC (lowest)", "bic": bic, "k": int(best)}
+
+
+# ----------------------------------------------------------------------------
+# naming
+# ----------------------------------------------------------------------------
+def state_order(labels: np.ndarray, e1: np.ndarray, activity: np.ndarray | None = None) -> list[int]:
+    """State ids present in ``labels`` sorted by mean E1 (descending), ties by mean ``activity``."""
+    labels = np.asarray(labels)
+    states = np.unique(labels)
+    act = np.zeros(labels.size) if activity is None else np.nan_to_num(np.asarray(activity, float))
+    e1 = np.nan_to_num(np.asarray(e1, float))
+    key = [(-round(float(e1[labels == s].mean()), 12), -float(act[labels == s].mean())) for s in states]
+    return [int(states[i]) for i in sorted(range(len(states)), key=lambda i: key[i])]
+
+
+def name_states(labels: np.ndarray, e1: np.ndarray, activity: np.ndarray | None = None) -> dict[int, str]:
+    """Map each state id to A1, A2, ..., B1, B2, ... (see the module docstring).
+
+    The ``k // 2`` states with the highest mean E1 are A (k = 5 gives Rao's A1, A2, B1,
+    B2, B3), the others B; within each, 1 is the most A-like.
+    """
+    order = state_order(labels, e1, activity)
+    n_a = len(order) // 2
+    return {s: (f"A{r + 1}" if r < n_a else f"B{r - n_a + 1}") for r, s in enumerate(order)}
+
+
+def named(labels: np.ndarray, e1: np.ndarray, activity: np.ndarray | None = None) -> np.ndarray:
+    """``labels`` as state names (:func:`name_states`)."""
+    names = name_states(labels, e1, activity)
+    return np.array([names[int(s)] for s in labels], dtype=object)
+
+
+def activity_score(marks: np.ndarray | None, feature_names: Sequence[str] | None,
+                   usable: np.ndarray) -> np.ndarray | None:
+    """Mean z-score of the active marks present (None when there are none)."""
+    if marks is None or feature_names is None:
+        return None
+    cols = [i for i, m in enumerate(feature_names) if m in ACTIVE_MARKS]
+    if not cols:
+        return None
+    return standardise(marks[:, cols], usable).mean(1)
+
+
+# ----------------------------------------------------------------------------
+# scoring
+# ----------------------------------------------------------------------------
+def matched_accuracy(ref: np.ndarray, pred: np.ndarray) -> float:
+    """Share of bins whose predicted cluster maps to their reference label under the best
+    one-to-one matching of clusters to labels (Hungarian); unmatched clusters count wrong."""
+    from scipy.optimize import linear_sum_assignment
+
+    r_codes, r = np.unique(np.asarray(ref).astype(str), return_inverse=True)
+    p_codes, p = np.unique(np.asarray(pred).astype(str), return_inverse=True)
+    table = np.zeros((p_codes.size, r_codes.size))
+    np.add.at(table, (p, r), 1)
+    rows, cols = linear_sum_assignment(-table)
+    return float(table[rows, cols].sum() / max(len(ref), 1))
+
+
+def score_labels(ref: np.ndarray, pred: np.ndarray) -> dict:
+    """ARI and matched accuracy on the bins labelled in both (neither ``N`` nor empty)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    ref = np.asarray(ref).astype(str)
+    pred = np.asarray(pred).astype(str)
+    ok = ~np.isin(ref, ["N", "", "nan", "NA"]) & ~np.isin(pred, ["N", "", "nan"])
+    if ok.sum() < 2:
+        return {"ari": None, "accuracy": None, "n_bins": int(ok.sum())}
+    return {"ari": float(adjusted_rand_score(ref[ok], pred[ok])),
+            "accuracy": matched_accuracy(ref[ok], pred[ok]), "n_bins": int(ok.sum())}
+
+
+def mark_enrichment(states: np.ndarray, marks: np.ndarray, feature_names: Sequence[str],
+                    usable: np.ndarray) -> pd.DataFrame:
+    """Mean z-score (over usable bins) of each mark per state; rows = states, in name order."""
+    z = pd.DataFrame(standardise(marks, usable)[usable], columns=list(feature_names))
+    z["state"] = np.asarray(states)[usable]
+    out = z.groupby("state").mean()
+    out.insert(0, "n_bins", z.groupby("state").size())
+    return out.sort_index()
+
+
+def labels_from_intervals(intervals: pd.DataFrame, bins: pd.DataFrame, *,
+                          min_cover: float = 0.5) -> np.ndarray:
+    """Label of each bin from ``chrom, start, end, label`` rows (any resolution), by overlap.
+
+    A bin takes the label covering most of it, when labelled rows cover at least
+    ``min_cover`` of the bin; else ``N``. Chromosome names match with or without ``chr``.
+    """
+    def key(s: pd.Series) -> np.ndarray:
+        return s.astype(str).str.replace(r"^chr", "", case=False, regex=True).to_numpy()
+
+    out = np.full(len(bins), "N", dtype=object)
+    classes, lab = np.unique(intervals["label"].astype(str).to_numpy(), return_inverse=True)
+    ik, bk = key(intervals["chrom"]), key(bins["chrom"])
+    cover = np.zeros((len(bins), classes.size))
+    b_idx_all = np.arange(len(bins))
+    for c in np.unique(bk):  # a loop over chromosomes, not bins
+        bsel = b_idx_all[bk == c]
+        isel = np.flatnonzero(ik == c)
+        if not isel.size:
+            continue
+        bs, be = bins["start"].to_numpy(np.int64)[bsel], bins["end"].to_numpy(np.int64)[bsel]
+        s, e = intervals["start"].to_numpy(np.int64)[isel], intervals["end"].to_numpy(np.int64)[isel]
+        edges = np.unique(np.r_[bs, be, s, e])
+        lo, hi = edges[:-1], edges[1:]
+        mid = (lo + hi) // 2
+        bi = np.searchsorted(bs, mid, side="right") - 1
+        order = np.argsort(s)
+        ii = np.searchsorted(s[order], mid, side="right") - 1
+        ok = (bi >= 0) & (ii >= 0)
+        ok[ok] &= (mid[ok] < be[bi[ok]]) & (mid[ok] < e[order][ii[ok]])
+        np.add.at(cover, (bsel[bi[ok]], lab[isel][order][ii[ok]]), (hi - lo)[ok])
+    width = (bins["end"] - bins["start"]).to_numpy(float)
+    best = cover.argmax(1)
+    hit = cover.sum(1) >= min_cover * width
+    out[hit] = classes[best[hit]]
+    return out
+
+
+# ----------------------------------------------------------------------------
+# the step
+# ----------------------------------------------------------------------------
+def method_features(emb: np.ndarray, usable: np.ndarray, *, smoothed_marks: np.ndarray | None,
+                    emb_components: int = 10, n_components: int = 10, seed: int = 0) -> np.ndarray:
+    """The method's features for the usable bins: [embedding PCA, ``Â^k X``] joint PCA."""
+    blocks = [emb[:, :]]
+    if smoothed_marks is not None:
+        blocks.append(smoothed_marks)
+    blocks = [pca_block(b, usable, n_components=emb_components if i == 0 else b.shape[1], seed=seed)
+              for i, b in enumerate(blocks)]
+    full = [np.zeros((len(usable), b.shape[1])) for b in blocks]
+    for f, b in zip(full, blocks):
+        f[usable] = b
+    return combine_blocks(full, usable, n_components=n_components, seed=seed)
+
+
+def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.ndarray,
+                         e1: np.ndarray | None = None, smoothed_marks: np.ndarray | None = None,
+                         activity: np.ndarray | None = None, k: int = 5, seed: int = 0
+                         ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Call k subcompartments with the HMM over [embedding, ``Â^k X``].
+
+    Parameters
+    ----------
+    emb
+        ``[N, d]`` embedding of every bin.
+    usable
+        True for bins to call (others become ``N``).
+    chrom_id
+        Chromosome index of each bin (runs never cross chromosomes).
+    e1
+        E1 per bin, for naming (``None``: the leading PC of the features, oriented by
+        ``activity`` or left as is).
+    smoothed_marks
+        ``Â^k X`` of every bin, or ``None`` to use the embedding alone.
+    activity
+        Active-mark score per bin (naming tie-break).
+    k
+        Number of states (>= 2).
+
+    Returns
+    -------
+    names, posterior, info
+        ``[N]`` state names (``N`` where unusable), ``[N, k]`` posteriors in name order
+        (NaN where unusable), and a dict with the state names in column order and the
+        log-likelihood.
+    """
+    if k < 2:
+        raise common.DataError(f"--k must be at least 2, got {k}")
+    usable = np.asarray(usable, bool)
+    if usable.sum() <= 2 * k:
+        raise common.DataError(f"only {int(usable.sum())} usable bins for k={k} states; "
+                               "use a longer chromosome, a finer resolution or a smaller --k")
+    f = method_features(emb, usable, smoothed_marks=smoothed_marks, seed=seed)
+    lengths = run_lengths_of(usable, chrom_id)
+    hmm, lab, post = fit_hmm(f, lengths, k=k, seed=seed)
+    ref = e1 if e1 is not None and np.isfinite(e1[usable]).any() else None
+    if ref is None:
+        ref = f[:, 0].copy()
+        if activity is not None and np.corrcoef(ref, activity[usable])[0, 1] < 0:
+            ref = -ref
+        ref_full = np.full(len(usable), np.nan)
+        ref_full[usable] = ref
+        ref = ref_full
+    mapping = name_states(lab, ref[usable], None if activity is None else activity[usable])
+    order = sorted(mapping, key=lambda s: (mapping[s][0], int(mapping[s][1:])))
+    names = np.full(len(usable), "N", dtype=object)
+    names[usable] = [mapping[int(s)] for s in lab]
+    posterior = np.full((len(usable), k), np.nan)
+    posterior[np.ix_(usable, np.arange(len(order)))] = post[:, order]
+    info = {"states": [mapping[s] for s in order], "log_likelihood": float(hmm.score(f, lengths=list(lengths))),
+            "n_usable": int(usable.sum()), "n_runs": int(len(lengths)),
+            "self_transition": [float(hmm.transmat_[s, s]) for s in order],
+            "features": f"HMM over PCA([embedding PCA, Â^{DEFAULT_HOPS}X marks])"
+                        if smoothed_marks is not None else "HMM over embedding PCA"}
+    return names, posterior, info
+
+
+def subcompartment_score(posterior: np.ndarray, names: Sequence[str], state_e1: Mapping[str, float]) -> np.ndarray:
+    """A continuous track: the posterior-weighted mean E1 of the states (NaN where unusable)."""
+    v = np.array([state_e1.get(n, np.nan) for n in names])
+    return posterior @ np.nan_to_num(v)
+
+
+def baseline_features(*, usable: np.ndarray, chrom_id: np.ndarray, marks: np.ndarray | None,
+                      smoothed_marks: np.ndarray | None, eigs: np.ndarray | None, emb: np.ndarray,
+                      window: int = DEFAULT_SMOOTH_BINS) -> dict[str, tuple[str, np.ndarray]]:
+    """``name -> (clusterer, features of the usable bins)`` for every baseline that the inputs allow.
+
+    ``eigs`` holds E1..En (n = 10 when the cooler was given, else the CSV's E1–E3).
+    """
+    out: dict[str, tuple[str, np.ndarray]] = {}
+
+    def z(a: np.ndarray) -> np.ndarray:
+        return standardise(a, usable)[usable]
+
+    if marks is not None:
+        sm = genome_smooth(marks, usable, chrom_id, window=window)
+        out["kmeans: marks"] = ("kmeans", z(marks))
+        out["GMM: marks"] = ("gmm", z(marks))
+        out[f"kmeans: marks smoothed along genome ({window} bins)"] = ("kmeans", z(sm))
+        out["HMM: marks (ChromHMM-like)"] = ("hmm", z(marks))
+    if eigs is not None:
+        ok = np.isfinite(eigs[usable]).all(1)
+        if ok.all():
+            out[f"kmeans: E1-E{eigs.shape[1]}"] = ("kmeans", z(eigs))
+            if marks is not None:
+                e3 = eigs[:, :3]
+                both = np.hstack([marks, e3])
+                out["kmeans: marks + E1-E3"] = ("kmeans", z(both))
+                out[f"kmeans: marks + E1-E3 smoothed ({window} bins)"] = (
+                    "kmeans", z(genome_smooth(both, usable, chrom_id, window=window)))
+    if smoothed_marks is not None:
+        out[f"kmeans: Â^{DEFAULT_HOPS}X marks (no training)"] = ("kmeans", z(smoothed_marks))
+        out[f"HMM: Â^{DEFAULT_HOPS}X marks (no training)"] = ("hmm", z(smoothed_marks))
+    out["kmeans: embedding"] = ("kmeans", z(emb))
+    return out
+
+
+def run_baselines(feats: Mapping[str, tuple[str, np.ndarray]], *, usable: np.ndarray, chrom_id: np.ndarray,
+                  k: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Labels (``[N]``, -1 where unusable) of each baseline."""
+    lengths = run_lengths_of(usable, chrom_id)
+    out = {}
+    for name, (how, f) in feats.items():
+        if how == "kmeans":
+            lab = kmeans_states(f, k=k, seed=seed)
+        elif how == "gmm":
+            lab = gmm_states(f, k=k, seed=seed)
+        else:
+            lab = hmm_states(f, lengths, k=k, seed=seed)
+        full = np.full(len(usable), -1)
+        full[usable] = lab
+        out[name] = full
+    return out

@@ -1,0 +1,191 @@
+"""Subcompartment calling: naming, N bins, outputs, bad input, recovery on a planted toy."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import call_subcompartments as cs
+import common
+import subcompartments as sc
+import tracks
+from conftest import assert_clean_error, call_main
+
+STATES = ["A1", "A2", "B1", "B2", "B3"]
+E1_OF = {"A1": 1.0, "A2": 0.5, "B1": -0.3, "B2": -0.7, "B3": -1.0}
+
+
+def _toy(n: int = 360, *, seed: int = 0, n_masked: int = 20) -> dict:
+    """Five planted states in runs of 8-25 bins; marks, contacts, E1 and an 'embedding' follow them."""
+    rng = np.random.default_rng(seed)
+    runs = rng.integers(8, 25, size=n)
+    state = np.repeat(rng.integers(0, 5, size=n), runs)[:n]
+    means = rng.normal(0, 1.5, size=(5, 6))
+    x = np.exp(0.5 * (means[state] + rng.normal(0, 1.0, (n, 6))))
+    i, j = np.triu_indices(n, 1)
+    near = (j - i) <= 15
+    i, j = i[near], j[near]
+    w = (j - i) ** -0.8 * (1 + 2.0 * (state[i] == state[j]))
+    emb = means[state] @ rng.normal(size=(6, 8)) + rng.normal(0, 1.5, (n, 8))
+    mask = np.arange(n) >= n_masked
+    x[~mask] = 0
+    e1 = np.array([E1_OF[STATES[s]] for s in state]) + rng.normal(0, 0.2, n)
+    start = np.arange(n, dtype=np.int64) * 25_000
+    g = {"format": common.GRAPH_FORMAT, "format_version": 1, "x": torch.tensor(x, dtype=torch.float32),
+         "feature_names": ["CTCF", "H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3"],
+         "edge_index": torch.tensor(np.r_[[np.r_[i, j]], [np.r_[j, i]]], dtype=torch.long),
+         "edge_weight": torch.tensor(np.r_[w, w], dtype=torch.float32), "mask": torch.tensor(mask),
+         "chroms": ["chr21"], "chrom_id": torch.zeros(n, dtype=torch.long), "start": torch.tensor(start),
+         "end": torch.tensor(start + 25_000), "resolution": 25_000, "edge_transform": "log1p", "provenance": {}}
+    return {"graph": g, "state": np.array(STATES, dtype=object)[state], "emb": emb.astype(np.float32),
+            "e1": e1, "mask": mask}
+
+
+@pytest.fixture(scope="module")
+def toy_files(tmp_path_factory) -> dict:
+    d = tmp_path_factory.mktemp("subcomp")
+    t = _toy()
+    n = len(t["e1"])
+    common.save_pt(d / "g.pt", t["graph"])
+    bins = common.bins_frame(t["graph"])
+    np.save(d / "emb.npy", t["emb"])
+    bins.assign(**{f"z{k}": t["emb"][:, k] for k in range(t["emb"].shape[1])}).to_csv(
+        d / "emb.tsv", sep="\t", index=False)
+    e1 = np.where(t["mask"], t["e1"], np.nan)
+    e1[100:104] = np.nan  # compartment N bins inside the usable part
+    comp = bins.assign(E1=e1, E2=np.random.default_rng(1).normal(size=n), E3=0.0,
+                       compartment=np.where(np.isnan(e1), "N", np.where(e1 > 0, "A", "B")))
+    comp.to_csv(d / "comp.csv", index=False)
+    truth = bins.assign(compartment_toy=np.where(t["mask"], np.where(t["e1"] > 0, "A", "B"), "N"),
+                        subcompartment_toy=np.where(t["mask"], t["state"], "N"), tad_id=0)
+    truth.to_csv(d / "truth.tsv", sep="\t", index=False)
+    return {"dir": d, "graph": d / "g.pt", "emb": d / "emb.npy", "comp": d / "comp.csv",
+            "truth": d / "truth.tsv", "toy": t, "comp_n": np.isnan(e1)}
+
+
+def test_naming_is_stable_under_label_permutation():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 5, 200)
+    e1 = np.array([1.0, -1.0, 0.4, -0.3, -0.6])[labels] + rng.normal(0, 0.05, 200)
+    base = sc.named(labels, e1)
+    for _ in range(5):
+        perm = rng.permutation(5)
+        assert (sc.named(perm[labels], e1) == base).all()
+    assert sorted(set(base)) == STATES
+    assert set(base[labels == 0]) == {"A1"} and set(base[labels == 1]) == {"B3"}
+
+
+def test_matched_accuracy_and_ari_ignore_label_names():
+    ref = np.array(list("AABBBCC"))
+    pred = np.array(["2", "2", "0", "0", "0", "1", "1"])
+    s = sc.score_labels(ref, pred)
+    assert s["ari"] == pytest.approx(1.0) and s["accuracy"] == pytest.approx(1.0)
+    pred[0] = "1"
+    assert sc.score_labels(ref, pred)["accuracy"] == pytest.approx(6 / 7)
+    # N on either side is left out
+    assert sc.score_labels(np.append(ref, "N"), np.append(pred, "0"))["n_bins"] == 7
+
+
+def test_labels_from_intervals_rebins_by_overlap():
+    bins = pd.DataFrame({"chrom": "chr21", "start": [0, 40, 80, 120], "end": [40, 80, 120, 160]})
+    bed = pd.DataFrame({"chrom": ["21", "21", "21"], "start": [0, 50, 100], "end": [50, 100, 110],
+                        "label": ["A1", "B2", "B1"]})
+    # bin 0: all A1; bin 1: 10 A1 / 30 B2; bin 2: 20 B2 + 10 B1 of 40 (75% covered); bin 3: none
+    assert list(sc.labels_from_intervals(bed, bins)) == ["A1", "B2", "B2", "N"]
+
+
+def test_genome_smooth_never_bridges_masked_gaps():
+    x = np.arange(10, dtype=float)[:, None]
+    usable = np.ones(10, bool)
+    usable[5] = False
+    out = sc.genome_smooth(x, usable, np.zeros(10, int), window=3)
+    assert out[4, 0] == pytest.approx(3.5)  # neighbours 3, 4 only
+    assert out[6, 0] == pytest.approx(6.5)
+    assert out[5, 0] == 5
+
+
+def test_recovers_planted_states(toy_files):
+    t = toy_files["toy"]
+    g = t["graph"]
+    usable = t["mask"]
+    marks = sc.log_marks(g["x"].numpy())
+    sm = sc.graph_smooth(marks, g["edge_index"].numpy(), g["edge_weight"].numpy(), usable)
+    names, post, info = sc.call_subcompartments(t["emb"], usable=usable, chrom_id=np.zeros(len(usable), int),
+                                                e1=t["e1"], smoothed_marks=sm, k=5)
+    assert info["states"] == STATES
+    assert (names[~usable] == "N").all()
+    assert np.allclose(post[usable].sum(1), 1)
+    s = sc.score_labels(t["state"][usable], names[usable])
+    assert s["ari"] > 0.8, s
+    # names follow E1 on this toy
+    assert s["accuracy"] > 0.9 and (names[usable] == t["state"][usable]).mean() > 0.9
+
+
+def test_step_end_to_end_keeps_n_bins_and_writes_everything(toy_files, tmp_path):
+    out = tmp_path / "toy" / "subcompartments_chr21.csv"
+    args = ["--emb", toy_files["emb"], "--graph", toy_files["graph"], "--compartments", toy_files["comp"],
+            "--truth", toy_files["truth"], "--cell", "toy", "--out", out, "-q"]
+    r = call_main(cs.main, *args)
+    assert r.returncode == 0, r.stderr
+    paths = cs.output_paths(out)
+    for p in paths.values():
+        assert p.is_file(), p
+    table = pd.read_csv(out)
+    assert list(table.columns[:4]) == ["chrom", "start", "end", "subcompartment"]
+    assert [c for c in table.columns if c.startswith("p_")] == [f"p_{s}" for s in STATES]
+    n_expected = ~toy_files["toy"]["mask"] | toy_files["comp_n"]
+    assert (table["subcompartment"][n_expected] == "N").all()
+    assert (table["subcompartment"][~n_expected] != "N").all()
+    assert table.loc[n_expected, "p_A1"].isna().all()
+    bed = pd.read_csv(paths["bed"], sep="\t", header=None)
+    assert bed.shape[1] == 9 and "N" not in set(bed[3]) and bed[8].str.count(",").eq(2).all()
+    bw = tracks.read_bin_bigwig(paths["bw"], table)
+    assert np.isnan(bw[n_expected]).all() and np.isfinite(bw[~n_expected]).all()
+    summary = json.loads(paths["json"].read_text())
+    assert summary["k"] == 5 and summary["provenance"]["parameters"]["k"] == 5
+    scores = summary["scores"]
+    assert scores["method"]["ari"] > 0.7
+    assert "kmeans: marks" in scores["baselines"] and "HMM: Â^2X marks (no training)" in scores["baselines"]
+    assert scores["best_baseline"] in scores["baselines"]
+    # same seed, same calls
+    first = out.read_bytes()
+    assert call_main(cs.main, *args).returncode == 0
+    assert out.read_bytes() == first
+    # a failing re-run leaves the previous outputs exactly as they were, and no temporary files
+    bad = call_main(cs.main, *args[:-3], "--k", "1", "--out", out)
+    assert bad.returncode != 0
+    assert out.read_bytes() == first
+    assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_k_auto_reports_the_criterion(toy_files, tmp_path):
+    out = tmp_path / "auto.csv"
+    r = call_main(cs.main, "--emb", toy_files["emb"], "--graph", toy_files["graph"], "--compartments",
+                  toy_files["comp"], "--k", "auto", "--k-range", "3", "6", "--no-baselines", "--out", out, "-q")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(out.with_suffix(".json").read_text())
+    assert s["k_choice"]["criterion"].startswith("BIC")
+    assert set(map(int, s["k_choice"]["bic"])) == {3, 4, 5, 6} and s["k"] == s["k_choice"]["k"]
+
+
+@pytest.mark.parametrize("case,fragments", [
+    ("k1", ("--k", "at least 2")),
+    ("rows", ("rows",)),
+    ("krange", ("--k-range",)),
+])
+def test_bad_input_one_line_error(toy_files, tmp_path, case, fragments):
+    emb = toy_files["emb"]
+    extra = []
+    if case == "k1":
+        extra = ["--k", "1"]
+    elif case == "rows":
+        emb = tmp_path / "short.npy"
+        np.save(emb, np.load(toy_files["emb"])[:-7])
+    elif case == "krange":
+        extra = ["--k", "auto", "--k-range", "6", "3"]
+    r = call_main(cs.main, "--emb", emb, "--graph", toy_files["graph"], "--out", tmp_path / "o.csv", *extra)
+    assert_clean_error(r, *fragments)
+    assert not (tmp_path / "o.csv").exists()
