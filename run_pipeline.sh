@@ -4,14 +4,15 @@
 #   bash run_pipeline.sh            # default: simulated GM12878/IMR90 chr21 @ 25 kb
 #   bash run_pipeline.sh --help     # every option
 #
-# Stages (in order): simulate download graph compartments train encode visualize compare report
+# Stages (in order): simulate download graph compartments insulation train encode subcompartments
+# visualize compare report
 # A stage is skipped when its outputs are newer than its inputs and it was last
 # run with the same command; --force re-runs it. Each stage writes
 # <results>/logs/<stage>.log and the elapsed time is logged.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-STAGES=(simulate download graph compartments train encode visualize compare report)
+STAGES=(simulate download graph compartments insulation train encode subcompartments visualize compare report)
 
 # ---------------------------------------------------------------- defaults
 CELL1=GM12878; CELL2=IMR90
@@ -27,8 +28,8 @@ usage() {
 Usage: bash run_pipeline.sh [options]
 
 Runs: simulate (only when <raw> holds no .mcool) -> download (missing ENCODE bigWigs,
-real data only) -> graph -> compartments -> train (cell 1) -> encode (cell 2)
--> visualize -> compare -> report.
+real data only) -> graph -> compartments -> insulation -> train (cell 1) -> encode (cell 2)
+-> subcompartments -> visualize -> compare -> report.
 
 Data
   --cell1 NAME / --cell2 NAME   cell-line names              [$CELL1 / $CELL2]
@@ -209,6 +210,16 @@ stage graph "$G1 $G2" "$MCOOL1 $MCOOL2 $BWS" \
 stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $BWS" \
   compartments --chrom "${CHROMS[@]}" --res "$RES"
 
+# insulation: TAD insulation score + boundaries per cell (scored against planted TADs when simulated)
+I1="$RESULTS/$CELL1/insulation_${TAG}.bedGraph"; I2="$RESULTS/$CELL2/insulation_${TAG}.bedGraph"
+ins_truth=(); [ -e "$TRUTH" ] && ins_truth=(--truth "$TRUTH")
+insulations() {
+  "$PY" scripts/compute_insulation.py --mcool "$MCOOL1" --out "$I1" "$@" &&
+  "$PY" scripts/compute_insulation.py --mcool "$MCOOL2" --out "$I2" "$@"
+}
+stage insulation "$I1 $I2" "$MCOOL1 $MCOOL2" \
+  insulations --chrom "${CHROMS[@]}" --res "$RES" "${ins_truth[@]}"
+
 train_args=(--graph "$G1" --epochs "$EPOCHS" --patience "$PATIENCE" --hidden "$HIDDEN" --latent "$LATENT"
             --lr "$LR" --dropout "$DROPOUT" --seed "$SEED" --device "$DEVICE" --outdir "$RESULTS/$CELL1")
 [ -n "$DECODER" ] && train_args+=(--decoder "$DECODER")
@@ -216,6 +227,17 @@ stage train "$MODEL $E1" "$G1" "$PY" scripts/train_vgae.py "${train_args[@]}" "$
 
 stage encode "$E2" "$MODEL $G2" \
   "$PY" scripts/encode_graph.py --model "$MODEL" --graph "$G2" --out "$E2" --bn "$BN" --device "$DEVICE"
+
+# subcompartments: A1/A2/B1/B2/B3 per cell with baselines (scored against planted states when simulated)
+S1="$RESULTS/$CELL1/subcompartments_${TAG}.csv"; S2="$RESULTS/$CELL2/subcompartments_${TAG}.csv"
+subcomps() {
+  local t1=() t2=()
+  [ -e "$TRUTH" ] && head -n 1 "$TRUTH" | grep -q "subcompartment_$CELL1" && t1=(--truth "$TRUTH" --cell "$CELL1")
+  [ -e "$TRUTH" ] && head -n 1 "$TRUTH" | grep -q "subcompartment_$CELL2" && t2=(--truth "$TRUTH" --cell "$CELL2")
+  "$PY" scripts/call_subcompartments.py --emb "$E1" --graph "$G1" --compartments "$C1" --mcool "$MCOOL1" --out "$S1" "${t1[@]}" "$@" &&
+  "$PY" scripts/call_subcompartments.py --emb "$E2" --graph "$G2" --compartments "$C2" --mcool "$MCOOL2" --out "$S2" "${t2[@]}" "$@"
+}
+stage subcompartments "$S1 $S2" "$E1 $E2 $G1 $G2 $C1 $C2" subcomps --res "$RES" --seed "$SEED"
 
 truth_args=(); [ -e "$TRUTH" ] && truth_args=(--truth "$TRUTH")
 stage visualize "$FIG/umap_silhouette.json" "$E1 $E2 $C1 $C2" \
