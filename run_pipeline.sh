@@ -21,7 +21,7 @@ MCOOL1=""; MCOOL2=""; MARKS=(CTCF H3K27me3)
 CHROMS=(chr21); RES=25000; MAX_DIST=5000000; MIN_CONTACTS=10
 EPOCHS=300; PATIENCE=20; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
 DECODER=""; SEED=0; DEVICE=auto; BN=frozen; MIN_RUN=""; N_PERM=1000
-SIM_ARGS=(); ONLY=""; FROM=""; TO=""; FORCE=0; EXTRA_TRAIN=()
+SIM_ARGS=(); ONLY=""; FROM=""; TO=""; FORCE=0; EXTRA_TRAIN=(); ORIENT=()
 
 usage() {
   cat <<EOF
@@ -43,6 +43,9 @@ Data
   --max-dist BP                 longest contact kept as an edge [$MAX_DIST]
   --min-contacts N              fewest raw contacts for a pair to become an edge [$MIN_CONTACTS]
                                 (0 keeps every contact; see README, 'Graph density')
+  --orient BW [BW..]            extra E1 orientation tracks for both cells (GC, TSS density);
+                                with the marks, each arm is oriented by an active one (sign known
+                                from its name), whatever the order of --marks
   --sim-args "..."              extra flags for scripts/simulate_data.py
 Model
   --epochs N --patience N --hidden N --latent N --lr X --dropout X
@@ -101,6 +104,10 @@ while [ $# -gt 0 ]; do
       shift; CHROMS=()
       while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do CHROMS+=("$1"); shift; done
       [ ${#CHROMS[@]} -gt 0 ] || die "--chrom needs at least one name (or 'all')";;
+    --orient)
+      shift; ORIENT=()
+      while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do ORIENT+=("$1"); shift; done
+      [ ${#ORIENT[@]} -gt 0 ] || die "--orient needs at least one bigWig";;
     --marks)
       shift; MARKS=()
       while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do MARKS+=("$1"); shift; done
@@ -173,12 +180,14 @@ stage() {  # stage NAME "outputs" "inputs" cmd... ; re-run when the command or i
 
 # Per-cell steps run for both cells inside one stage.
 graphs() {  # graphs <build_graph flags...>
-  "$PY" scripts/build_graph.py --mcool "$MCOOL1" --bigwigs $(bw "$CELL1") --out "$G1" "$@" &&
-  "$PY" scripts/build_graph.py --mcool "$MCOOL2" --bigwigs $(bw "$CELL2") --out "$G2" "$@"
+  "$PY" scripts/build_graph.py --mcool "$MCOOL1" --bigwigs $(bw "$CELL1") --feature-names "${MARKS[@]}" --out "$G1" "$@" &&
+  "$PY" scripts/build_graph.py --mcool "$MCOOL2" --bigwigs $(bw "$CELL2") --feature-names "${MARKS[@]}" --out "$G2" "$@"
 }
-compartments() {  # compartments <compute_compartments flags...>; E1 oriented by the first mark
-  "$PY" scripts/compute_compartments.py --mcool "$MCOOL1" --bigwig_orient "$RAW/${CELL1}_${MARKS[0]}.bw" --out "$C1" "$@" &&
-  "$PY" scripts/compute_compartments.py --mcool "$MCOOL2" --bigwig_orient "$RAW/${CELL2}_${MARKS[0]}.bw" --out "$C2" "$@"
+compartments() {  # compartments <compute_compartments flags...>; E1 oriented per arm by the marks
+  # (+ --orient tracks): an active one (or GC/TSS) with the largest |r|, the sign of each from its name
+  local names=("${MARKS[@]}") f; for f in "${ORIENT[@]}"; do names+=("$(basename "${f%.*}")"); done
+  "$PY" scripts/compute_compartments.py --mcool "$MCOOL1" --bigwig_orient $(bw "$CELL1") "${ORIENT[@]}" --orient-names "${names[@]}" --out "$C1" "$@" &&
+  "$PY" scripts/compute_compartments.py --mcool "$MCOOL2" --bigwig_orient $(bw "$CELL2") "${ORIENT[@]}" --orient-names "${names[@]}" --out "$C2" "$@"
 }
 
 T_START=$SECONDS
@@ -207,7 +216,7 @@ fi
 stage graph "$G1 $G2" "$MCOOL1 $MCOOL2 $BWS" \
   graphs --chrom "${CHROMS[@]}" --res "$RES" --max_dist "$MAX_DIST" --min-contacts "$MIN_CONTACTS"
 
-stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $BWS" \
+stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $BWS ${ORIENT[*]}" \
   compartments --chrom "${CHROMS[@]}" --res "$RES"
 
 # insulation: TAD insulation score + boundaries per cell (scored against planted TADs when simulated)

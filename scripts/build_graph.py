@@ -309,7 +309,8 @@ def _run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     common.ensure_writable_dir(out.parent)
     all_mode = hicio.wants_all(args.chrom)
-    tracks = hicio.read_tracks(args.bigwigs, hicio.bin_table(clr, chroms), allow_missing=all_mode)
+    tracks = hicio.read_tracks(args.bigwigs, hicio.bin_table(clr, chroms), allow_missing=all_mode,
+                               chromsizes={c: int(n) for c, n in clr.chromsizes.items()})
     blocks = (hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
               for c in tqdm(chroms, desc="contacts", unit="chrom",
                             disable=common.progress_disabled() or len(chroms) < 2))

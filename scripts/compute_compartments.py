@@ -5,8 +5,10 @@ chromosome: the balanced contacts of usable bins are divided by the mean at thei
 distance (O/E; the first ``--ignore-diags`` diagonals are set to 1, values above
 the ``--clip-percentile`` clipped), rows are correlated (``--method pearson``) or
 the O/E - 1 matrix is used itself (``--method cooltools``), and the three leading
-eigenvectors are kept. E1 is oriented to correlate positively with
-``--bigwig_orient``; A means E1 > 0. Masked bins are ``N``.
+eigenvectors are kept. E1 is oriented per region by an orientation track
+(``--bigwig_orient``, one or several, each with a sign: ``--orient-sign``, see
+``orientation.py``); A means E1 > 0. Masked bins are ``N``. The QC JSON records
+which track oriented each arm, its ``|r|`` with E1 and any track that disagrees.
 
 O/E beyond the largest distance with any contact (a map cut at, say, 10 Mb) is
 unknown and taken as 1, so truncation adds no positional pattern to E1. A region
@@ -22,8 +24,9 @@ pixels, so memory stays O(pixels). Both give the same E1 (tested); the iterative
 one was measured 1.3-4x faster already at 1,869-3,000 bins.
 Nothing genome-wide is ever dense: chromosomes are read and solved one at a time.
 
-Outputs: ``OUT`` (CSV: chrom,start,end,E1,E2,E3,compartment), ``<stem>.E1.bedGraph``,
-``<stem>.qc.json`` and ``<stem>.saddle.png``, each with a provenance sidecar.
+Outputs: ``OUT`` (CSV: chrom,start,end,E1,E2,E3,compartment), ``<stem>.E1.bedGraph`` and
+the same E1 as ``<stem>.E1.bw`` (bigWig, for IGV/HiGlass), ``<stem>.qc.json`` and
+``<stem>.saddle.png``, each with a provenance sidecar.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from tqdm import tqdm
 
 import common
 import hicio
+import orientation
+import tracks as bwtracks
 from common import DataError
 
 log = logging.getLogger("chromatin_gnn.compartments")
@@ -345,14 +350,20 @@ def saddle_strength(sums: np.ndarray, counts: np.ndarray) -> float:
     return float((mean(hi, hi) + mean(lo, lo)) / den) if den > 0 else float("nan")
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
-        return float("nan")
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+_corr = orientation._corr
 
 
-def call_compartments(block: hicio.CisBlock, track: np.ndarray | None = None, *,
+def _as_tracks(track, block: hicio.CisBlock) -> orientation.Tracks:
+    """Orientation candidates: a :class:`orientation.Tracks`, one +1 track, or raw coverage."""
+    if isinstance(track, orientation.Tracks):
+        return track
+    if track is not None and np.isfinite(track).any():
+        return orientation.Tracks(np.asarray(track, dtype=float), ["orientation track"], [1])
+    return orientation.Tracks(block.coverage.astype(float), ["raw coverage"], [1])
+
+
+def call_compartments(block: hicio.CisBlock, track=None, *, orient_pick: str = "best",
+                      require_orientation: bool = False,
                       regions: Sequence[tuple[str, int, int]] | None = None, method: str = "pearson",
                       ignore_diags: int = 2, clip_percentile: float = 99.9,
                       min_bin_contacts: float = 1.0, dense_max_bins: int = 1000, n_eigs: int = 3,
@@ -364,8 +375,16 @@ def call_compartments(block: hicio.CisBlock, track: np.ndarray | None = None, *,
     block
         The chromosome's contacts (:func:`hicio.read_cis`).
     track
-        Orientation signal per bin (E1 is flipped to correlate positively with
-        it, per region). ``None`` (or all NaN) orients by raw cis coverage, a weak proxy.
+        Orientation per bin: an :class:`orientation.Tracks` (several signed
+        candidates; per region one is chosen by ``orient_pick``, see
+        :func:`orientation.choose`), or one array E1 is flipped to correlate
+        positively with, per region. ``None`` (or all NaN) orients by raw cis
+        coverage, a weak proxy.
+    orient_pick
+        ``best`` or ``first`` (:func:`orientation.choose`).
+    require_orientation
+        Raise :class:`DataError` when no track covers a solved region (else it
+        falls back to raw coverage with a warning).
     regions
         ``(name, lo, hi)`` bin ranges, e.g. from :func:`arm_regions`; default the whole chromosome.
     method
@@ -383,8 +402,7 @@ def call_compartments(block: hicio.CisBlock, track: np.ndarray | None = None, *,
     """
     n = block.n
     regions = list(regions or [(block.chrom, 0, n)])
-    usable = track is not None and np.isfinite(track).any()
-    orient = np.asarray(track, dtype=float) if usable else block.coverage.astype(float)
+    cands = _as_tracks(track, block)
     reason = np.full(n, "", dtype=object)
     reason[~np.isfinite(block.weight)] = "nan_weight"
     reason[(reason == "") & (block.coverage < max(min_bin_contacts, np.finfo(float).tiny))] = "low_coverage"
@@ -406,10 +424,24 @@ def call_compartments(block: hicio.CisBlock, track: np.ndarray | None = None, *,
         if windows:
             e1, piece = stitched_e1(*pix, r["valid"], window=WINDOW_RANGES * r["max_dist_bins"], **solve)
             reason[lo:hi][r["valid"] & np.isnan(e1)] = "no_contacts_off_diagonal"
+        sub = cands.rows(lo, hi)
+        k = orientation.choose(e1, sub, pick=orient_pick)["index"]
+        if k is None and r["solver"] is not None:
+            cov = max(orientation.choose(e1, sub)["coverage"], default=0.0)
+            msg = (f"orientation track(s) {', '.join(sub.names)} do not cover {name} (signal on "
+                   f"{cov:.0%} of its usable bins, {orientation.MIN_COVERAGE:.0%} needed)")
+            if require_orientation:
+                raise DataError(f"{msg}; pass a track that covers the chromosome (same assembly)")
+            log.warning("%s; %s oriented by raw coverage", msg, name)
+            sub = _as_tracks(None, block).rows(lo, hi)
+            k = 0
+        k_used = 0 if k is None else k  # an unsolved region (all NaN): any track will do
+        orient = sub.signs[k_used] * sub.values[:, k_used]
         flips = [p for p in np.unique(piece[piece >= 0])
-                 if _corr(e1[piece == p], orient[lo:hi][piece == p]) < 0]
+                 if _corr(e1[piece == p], orient[piece == p]) < 0]
         e1[np.isin(piece, flips)] *= -1  # orient each piece (the whole region, or a window chain)
-        rho = _corr(e1, orient[lo:hi])
+        rho = _corr(e1, sub.values[:, k_used])  # with the track itself (negative for a sign -1 track)
+        chosen = orientation.report(name, e1, sub, k) if r["solver"] is not None else {}
         r["vecs"][:, 0] = e1
         vecs[lo:hi] = r["vecs"]
         if r["solver"] is not None:
@@ -420,7 +452,8 @@ def call_compartments(block: hicio.CisBlock, track: np.ndarray | None = None, *,
         info.append({"region": name, "start": int(block.start[lo]), "end": int(block.end[hi - 1]),
                      "n_bins": hi - lo, "n_valid": r["n_valid"] if r["solver"] else 0,
                      "eigenvalues": r["eigenvalues"], "variance_explained": r["variance_explained"],
-                     "r_E1_orient": rho if np.isfinite(rho) else None, "flipped_pieces": len(flips),
+                     "r_E1_orient": rho if np.isfinite(rho) else None, **chosen,
+                     "flipped_pieces": len(flips),
                      "E1_from": (f"{int(piece.max()) + 1} stitched window chain(s)" if windows
                                  else "whole region"),
                      "max_contact_distance_bins": r.get("max_dist_bins"), "solver": r["solver"]})
@@ -437,9 +470,9 @@ def call_compartments(block: hicio.CisBlock, track: np.ndarray | None = None, *,
 # ----------------------------------------------------------------------------
 # summary, figure
 # ----------------------------------------------------------------------------
-def summarise(table: pd.DataFrame, qcs: Sequence[dict], track: np.ndarray | None, *,
-              method: str) -> dict:
-    """The QC record for the whole run (all chromosomes)."""
+def summarise(table: pd.DataFrame, qcs: Sequence[dict], track, *, method: str) -> dict:
+    """The QC record for the whole run (all chromosomes); ``track`` as in :func:`call_compartments`
+    (over every bin of ``table``)."""
     regions = [r for q in qcs for r in q["regions"]]
     masked = {k: sum(q["masked"][k] for q in qcs) for k in MASK_REASONS}
     sums = sum(q["saddle_sums"] for q in qcs)
@@ -457,11 +490,31 @@ def summarise(table: pd.DataFrame, qcs: Sequence[dict], track: np.ndarray | None
         "variance_explained": list(ve),
         "variance_explained_E1": ve[0] if len(ve) else None,
         "eigenvalues": {r["region"]: r["eigenvalues"] for r in regions},
-        "r_E1_orientation_track": (_corr(table["E1"].to_numpy(), track) if track is not None else None),
+        "r_E1_orientation_track": (None if track is None else _corr(table["E1"].to_numpy(), (
+            track.values[:, 0] if isinstance(track, orientation.Tracks) else track))),
+        "orientation": _orientation_summary(table, regions, track),
         "saddle_strength": saddle_strength(sums, counts),
         "saddle": (sums / np.maximum(counts, 1)).tolist(),
         "regions": regions,
     })
+
+
+def _orientation_summary(table: pd.DataFrame, regions: Sequence[dict], track) -> dict:
+    """Tracks offered, their signs and r with the final E1, and which one oriented each region."""
+    e1 = table["E1"].to_numpy()
+    cands = track if isinstance(track, orientation.Tracks) else None
+    used = {r["region"]: r.get("orient_track") for r in regions if r.get("solver")}
+    if cands is None:
+        name = "raw coverage" if track is None else "orientation track"
+        return {"tracks": [name], "signs": [1], "used_by_region": used,
+                "abs_r_by_region": {r["region"]: r.get("orient_abs_r") for r in regions if r.get("solver")}}
+    return {"tracks": cands.names, "signs": cands.signs, "files": cands.where,
+            "r_E1": {n: _corr(e1, cands.values[:, k]) for k, n in enumerate(cands.names)},
+            "used_by_region": used,
+            "abs_r_by_region": {r["region"]: r.get("orient_abs_r") for r in regions if r.get("solver")},
+            "disagree_by_region": {r["region"]: r.get("orient_disagree") for r in regions
+                                   if r.get("orient_disagree")},
+            "min_abs_r": orientation.MIN_ABS_R}
 
 
 def saddle_figure(saddle: np.ndarray, strength: float, title: str):
@@ -483,9 +536,10 @@ def saddle_figure(saddle: np.ndarray, strength: float, title: str):
 
 
 def output_paths(out: Path) -> dict[str, Path]:
-    """CSV and its siblings: ``<stem>.E1.bedGraph``, ``<stem>.qc.json``, ``<stem>.saddle.png``."""
+    """CSV and its siblings: ``<stem>.E1.bedGraph``, ``<stem>.E1.bw``, ``<stem>.qc.json``, ``<stem>.saddle.png``."""
     stem = out.with_suffix("")
-    return {"csv": out, "bedgraph": Path(f"{stem}.E1.bedGraph"), "qc": Path(f"{stem}.qc.json"),
+    return {"csv": out, "bedgraph": Path(f"{stem}.E1.bedGraph"), "bigwig": Path(f"{stem}.E1.bw"),
+            "qc": Path(f"{stem}.qc.json"),
             "saddle": Path(f"{stem}.saddle.png")}
 
 
@@ -496,9 +550,19 @@ def build_parser() -> common.ArgumentParser:
     p = common.ArgumentParser(prog="compute_compartments.py", description=__doc__.split("\n\n")[0])
     hicio.add_cooler_args(p)
     g = p.add_argument_group("compartments")
-    g.add_argument("--bigwig_orient", "--bigwig-orient", dest="bigwig_orient", metavar="BW",
-                   help="track E1 should correlate positively with (A = E1 > 0); "
-                        "without it the sign follows raw coverage")
+    g.add_argument("--bigwig_orient", "--bigwig-orient", dest="bigwig_orient", metavar="BW", nargs="+",
+                   help="orientation track(s): E1 > 0 (A) where a +1 track is high or a -1 track low; "
+                        "with several, each arm is oriented by one (--orient-pick), the others checked. "
+                        "Without any the sign follows raw coverage")
+    g.add_argument("--orient-names", "--orient_names", dest="orient_names", nargs="+", metavar="NAME",
+                   help="names of the orientation tracks (for the sign and the QC) [file names]")
+    g.add_argument("--orient-sign", "--orient_sign", dest="orient_sign", nargs="+", type=orientation.parse_sign,
+                   default=["auto"], metavar="{+1,-1,auto}",
+                   help="sign of each orientation track (one for all, or one per track); auto: +1 for "
+                        "active marks/GC/TSS density, -1 for H3K9me3/H3K27me3 (see orientation.py)")
+    g.add_argument("--orient-pick", "--orient_pick", dest="orient_pick", choices=orientation.PICKS,
+                   default="best", help="per arm: best = an active track (else a repressive one) with the "
+                                        "largest |r| with E1, order-independent; first = the first track")
     g.add_argument("--method", choices=METHODS, default="pearson",
                    help="eigenvectors of the Pearson correlation of O/E, or of O/E itself")
     g.add_argument("--ignore-diags", "--ignore_diags", dest="ignore_diags", type=hicio.nonneg_int,
@@ -521,15 +585,28 @@ def build_parser() -> common.ArgumentParser:
     return p
 
 
+def orientation_tracks(paths: Sequence[str], bins: pd.DataFrame, *, names: Sequence[str] | None,
+                       signs: Sequence[str], allow_missing: bool = False,
+                       chromsizes=None) -> orientation.Tracks:
+    """Read the orientation bigWigs on ``bins`` and resolve their names and signs."""
+    if names and len(names) != len(paths):
+        raise DataError(f"{len(names)} --orient-names for {len(paths)} --bigwig_orient tracks; "
+                        "give one name per track")
+    names = list(names or [Path(p).name.removesuffix(".bw").removesuffix(".bigWig") for p in paths])
+    values = hicio.read_tracks(paths, bins, allow_missing=allow_missing, chromsizes=chromsizes)
+    return orientation.Tracks(values, names, orientation.resolve_signs(names, signs), [str(p) for p in paths])
+
+
 def _run(args: argparse.Namespace) -> None:
-    hicio.check_bigwigs([args.bigwig_orient] if args.bigwig_orient else [])
+    orient_paths = args.bigwig_orient or []
+    hicio.check_bigwigs(orient_paths)
     clr, chroms, weight_name = hicio.open_hic(args)
     all_mode = hicio.wants_all(args.chrom)
     sizes = {c: int(n) for c, n in clr.chromsizes.items()}
     cens = chrom_centromeres(sizes, chroms, assembly=args.assembly if args.arms else "none")
-    track = (hicio.read_tracks([args.bigwig_orient], hicio.bin_table(clr, chroms),
-                               allow_missing=all_mode)[:, 0]
-             if args.bigwig_orient else None)
+    track = (orientation_tracks(orient_paths, hicio.bin_table(clr, chroms), names=args.orient_names,
+                                signs=args.orient_sign, allow_missing=all_mode, chromsizes=sizes)
+             if orient_paths else None)
     if track is None:
         log.warning("no --bigwig_orient: E1 sign follows raw coverage; A/B labels may be swapped")
     paths = output_paths(Path(args.out))
@@ -539,7 +616,8 @@ def _run(args: argparse.Namespace) -> None:
                       disable=common.progress_disabled() or len(chroms) < 2):
         block = hicio.read_cis(clr, chrom, weight_name=weight_name, allow_empty=all_mode)
         table, qc = call_compartments(
-            block, None if track is None else track[pos:pos + block.n],
+            block, None if track is None else track.rows(pos, pos + block.n),
+            orient_pick=args.orient_pick, require_orientation=not all_mode,
             regions=arm_regions(chrom, block.start, centromere=cens[chrom]), method=args.method,
             ignore_diags=args.ignore_diags, clip_percentile=args.clip_percentile,
             min_bin_contacts=args.min_bin_contacts, dense_max_bins=args.dense_max_bins,
@@ -549,12 +627,14 @@ def _run(args: argparse.Namespace) -> None:
         pos += block.n
     table = pd.concat(tables, ignore_index=True)
     qc = summarise(table, qcs, track, method=args.method)
-    prov = common.provenance(args, inputs=[args.mcool, *([args.bigwig_orient] if track is not None else [])],
+    prov = common.provenance(args, inputs=[args.mcool, *orient_paths],
                              cooler=hicio.cooler_uri(clr), chroms=chroms)
     qc["provenance"] = prov
     common.write_table(paths["csv"], table, float_format="%.6g")
     common.write_table(paths["bedgraph"], table.loc[table["E1"].notna(), ["chrom", "start", "end", "E1"]],
                        header=False, float_format="%.6g")
+    bwtracks.write_bin_bigwig(paths["bigwig"], table[["chrom", "start", "end"]], table["E1"].to_numpy(),
+                              chromsizes=sizes)
     common.write_json(paths["qc"], qc)
     where = ", ".join(chroms) if len(chroms) < 4 else f"{len(chroms)} chromosomes"
     title = f"{Path(args.mcool.split('::')[0]).stem} {where}"

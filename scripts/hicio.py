@@ -669,7 +669,7 @@ def _cumulative_at(s: np.ndarray, e: np.ndarray, rate: np.ndarray, x: np.ndarray
 
 
 def read_tracks(paths: Sequence[str | Path], bins: pd.DataFrame, *,
-                allow_missing: bool = False) -> np.ndarray:
+                allow_missing: bool = False, chromsizes=None) -> np.ndarray:
     """Mean signal of each bigWig on every bin of ``bins`` (``chrom, start, end``).
 
     Chromosome names are matched between the bin table and each bigWig
@@ -681,12 +681,16 @@ def read_tracks(paths: Sequence[str | Path], bins: pd.DataFrame, *,
     allow_missing
         Leave a chromosome the bigWig lacks as NaN, with a warning (``--chrom all``),
         instead of raising.
+    chromsizes
+        The Hi-C file's chromosome lengths (``clr.chromsizes``): a bigWig whose
+        length for a chromosome differs is from another assembly and is refused.
 
     Raises
     ------
     DataError
-        A file that is not a bigWig, a chromosome the bigWig lacks, a track
-        with no finite value on these bins.
+        A file that is not a bigWig, a chromosome the bigWig lacks, a chromosome
+        length that differs from the bins' (another assembly), a track with no
+        finite value on these bins.
     """
     out = np.full((len(bins), len(paths)), np.nan)
     chrom = bins["chrom"].to_numpy()
@@ -703,9 +707,11 @@ def read_tracks(paths: Sequence[str | Path], bins: pd.DataFrame, *,
                         raise
                     log.warning("%s; its values are left empty", str(exc).split("; available")[0])
                     continue
-                if sizes[name] != ends[hi - 1]:
-                    log.warning("%s: %s is %d bp in the bigWig but %d bp in the cooler; "
-                                "same assembly?", path, name, sizes[name], ends[hi - 1])
+                want = None if chromsizes is None else chromsizes.get(str(chrom[lo]))
+                if want is not None and int(sizes[name]) != int(want):
+                    raise DataError(f"bigWig {path}: {name} is {int(sizes[name]):,} bp there but "
+                                    f"{int(want):,} bp in the Hi-C file, so it is from another "
+                                    "assembly; pass a track of the Hi-C file's assembly (or lift it over)")
                 out[lo:hi, k] = bin_track(bw, name, starts[lo:hi], ends[lo:hi])
         if not np.isfinite(out[:, k]).any():
             raise DataError(f"bigWig {path} has no data (all NaN or empty) on "

@@ -1,6 +1,7 @@
 """compute_compartments: planted checkerboards recovered, arms, outputs, bad input, real PC1."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -174,7 +175,16 @@ def test_cli_arms_outputs_and_qc(hg38_chr21, tmp_path, flags, regions):
     bg = pd.read_csv(tmp_path / "res/comp.E1.bedGraph", sep="\t", header=None)
     assert len(bg) == table["E1"].notna().sum() and bg.iloc[:, 3].tolist() == pytest.approx(
         table["E1"].dropna().tolist(), rel=1e-5)
-    for name in ("comp.csv", "comp.E1.bedGraph", "comp.qc.json", "comp.saddle.png"):
+    # the bigWig beside the bedGraph: same E1 on every bin (NaN = no entry), the cooler's chrom sizes
+    import pyBigWig
+
+    import tracks
+    # (bigWig holds float32, the CSV 6 significant digits; NaN exactly where the CSV has none)
+    np.testing.assert_allclose(tracks.read_bin_bigwig(tmp_path / "res/comp.E1.bw", table),
+                               table["E1"].to_numpy(), rtol=1e-5, equal_nan=True)
+    with contextlib.closing(pyBigWig.open(str(tmp_path / "res/comp.E1.bw"))) as bw:
+        assert bw.chroms() == {"chr21": HG38_CHR21}
+    for name in ("comp.csv", "comp.E1.bedGraph", "comp.E1.bw", "comp.qc.json", "comp.saddle.png"):
         assert (tmp_path / "res" / f"{name}.provenance.json").is_file()
     assert (tmp_path / "res/comp.saddle.png").read_bytes()[:4] == b"\x89PNG"
 
