@@ -27,10 +27,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import common  # first: one line naming the venv when a dependency is missing  # isort: skip
 import numpy as np
 from tqdm import tqdm
 
-import common
 import hicio
 from common import DataError
 

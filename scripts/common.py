@@ -16,7 +16,10 @@ What lives here:
   :func:`bins_frame`) used by every step after ``build_graph``.
 
 The module imports only the standard library, NumPy and pandas at import time;
-torch is imported lazily so ``compute_compartments`` stays light.
+torch is imported lazily so ``compute_compartments`` stays light. Before NumPy it
+checks (without importing them) that the project's dependencies are installed, and
+otherwise stops with one line saying to ``source .venv/bin/activate``; each step
+imports ``common`` first so that line comes before any other import can fail.
 """
 
 from __future__ import annotations
@@ -33,8 +36,42 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-import numpy as np
-import pandas as pd
+#: Import names of the dependencies every step needs (requirements.txt); checked before
+#: anything imports them, so a script started with another Python says how to get the
+#: project's one instead of ending in a ModuleNotFoundError traceback.
+REQUIRED_MODULES = ("numpy", "pandas", "scipy", "torch", "torch_geometric", "cooler", "h5py",
+                    "pyBigWig", "hictkpy", "sklearn", "matplotlib", "tqdm")
+
+
+def _require_environment() -> None:
+    """One line naming the fix when this interpreter lacks the project's dependencies.
+
+    Run as a script (``python scripts/x.py``) it exits with :data:`EXIT_DATA`;
+    imported as a library it raises :class:`ImportError` with the same message.
+    """
+    import importlib.util
+
+    missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    root = Path(__file__).resolve().parents[1]
+    venv = root / ".venv"
+    how = (f"run `source {venv}/bin/activate` first, or call {venv}/bin/python" if venv.is_dir() else
+           f"build the environment with `bash {root}/run_pipeline.sh` (it creates {venv}), "
+           f"then `source {venv}/bin/activate`")
+    names = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    msg = f"{names} not installed for {sys.executable}: {how}"
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if prog.endswith(".py") and Path(sys.argv[0]).resolve().parent == Path(__file__).resolve().parent:
+        sys.stderr.write(f"{prog}: error: {msg}\n")
+        raise SystemExit(2)
+    raise ImportError(msg)
+
+
+_require_environment()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 __version__ = "1.1.0"
 

@@ -37,11 +37,11 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import common  # first: one line naming the venv when a dependency is missing  # isort: skip
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-import common
 import hicio
 import orientation
 import tracks as bwtracks

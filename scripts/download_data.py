@@ -21,9 +21,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import common  # first: one line naming the venv when a dependency is missing  # isort: skip
 from tqdm import tqdm
 
-import common
 
 log = logging.getLogger("chromatin_gnn.download")
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import PickleBomb, assert_clean_error, call_main, run_script
+from conftest import ROOT, PickleBomb, assert_clean_error, call_main, run_script
 from synth_hic import write_bigwig
 
 
@@ -227,3 +227,24 @@ def test_malicious_pickle_is_refused_by_every_loader(kit):
     torch.load(kit["evil"], weights_only=False)
     assert kit["marker"].exists()
     kit["marker"].unlink()
+
+
+SYSTEM_PYTHON = Path("/root/.pyenv/shims/python3")
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no system python3 without the project's packages")
+@pytest.mark.parametrize("script", ["build_graph", "compute_compartments", "download_data"])
+def test_script_without_its_venv_says_how_to_activate_it(script):
+    """`python scripts/build_graph.py --help` with a Python lacking torch: one line naming the venv."""
+    import subprocess
+
+    check = subprocess.run([str(SYSTEM_PYTHON), "-c", "import torch"], capture_output=True)
+    if check.returncode == 0:
+        pytest.skip("the system python3 has torch")
+    proc = subprocess.run([str(SYSTEM_PYTHON), str(ROOT / "scripts" / f"{script}.py"), "--help"],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and not proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{script}.py: error: ")
+    assert "torch" in lines[0] or "more" in lines[0]
+    assert ".venv/bin/activate" in lines[0] and ".venv/bin/python" in lines[0]
