@@ -17,7 +17,7 @@ STAGES=(simulate download graph compartments insulation train encode subcompartm
 # ---------------------------------------------------------------- defaults
 CELL1=GM12878; CELL2=IMR90
 RAW="data/raw"; PROCESSED="data/processed"; RESULTS="results"
-MCOOL1=""; MCOOL2=""; MARKS=(CTCF H3K27me3)
+MCOOL1=""; MCOOL2=""; MARKS=(CTCF H3K27ac H3K4me3 H3K36me3 H3K27me3 H3K9me3); MARKS_SET=0
 CHROMS=(chr21); RES=25000; MAX_DIST=5000000; MIN_CONTACTS=10
 EPOCHS=300; PATIENCE=20; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
 DECODER=""; SEED=0; DEVICE=auto; BN=frozen; MIN_RUN=""; N_PERM=1000
@@ -34,7 +34,8 @@ real data only) -> graph -> compartments -> insulation -> train (cell 1) -> enco
 Data
   --cell1 NAME / --cell2 NAME   cell-line names              [$CELL1 / $CELL2]
   --mcool1 PATH / --mcool2 PATH Hi-C files                   [<raw>/<cell>.mcool]
-  --marks M [M..]               bigWig marks, <raw>/<cell>_<mark>.bw [${MARKS[*]}]
+  --marks M [M..]               bigWig marks, <raw>/<cell>_<mark>.bw [${MARKS[*]};
+                                simulated data: the marks <raw>/simulation.json lists]
   --raw DIR                     raw inputs                   [$RAW]
   --processed DIR               graphs                       [$PROCESSED]
   --results DIR                 results, figures, logs, report [$RESULTS]
@@ -109,7 +110,7 @@ while [ $# -gt 0 ]; do
       while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do ORIENT+=("$1"); shift; done
       [ ${#ORIENT[@]} -gt 0 ] || die "--orient needs at least one bigWig";;
     --marks)
-      shift; MARKS=()
+      shift; MARKS=(); MARKS_SET=1
       while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do MARKS+=("$1"); shift; done
       [ ${#MARKS[@]} -gt 0 ] || die "--marks needs at least one name";;
     -h|--help) usage; exit 0;;
@@ -199,6 +200,12 @@ if ! ls "$RAW"/*.mcool >/dev/null 2>&1 && [ ! -e "${MCOOL1%%::*}" ]; then
     "$PY" scripts/simulate_data.py --out "$RAW" --cells "$CELL1" "$CELL2" --seed "$SEED" "${SIM_ARGS[@]}"
 elif [ "$ONLY" = simulate ]; then
   echo "[pipeline] simulate: $RAW already holds .mcool files; nothing to simulate" >&2
+fi
+# marks: unless --marks was given, simulated data bring their own (--difficulty easy writes two)
+if [ "$MARKS_SET" = 0 ] && [ -f "$RAW/simulation.json" ]; then
+  read -r -a MARKS <<<"$("$PY" -c 'import json, sys
+print(" ".join(json.load(open(sys.argv[1]))["summary"].get("marks", ["CTCF", "H3K27me3"])))' "$RAW/simulation.json")"
+  BWS="$(bw "$CELL1") $(bw "$CELL2")"
 fi
 if selected graph || selected compartments; then
   for f in "$MCOOL1" "$MCOOL2"; do

@@ -54,7 +54,9 @@ from common import DataError
 
 log = logging.getLogger("chromatin_gnn.simulate")
 
-MARKS = ("CTCF", "H3K27me3")
+#: The marks of the realistic model (the default), in file order; the easy model writes EASY_MARKS.
+MARKS = ("CTCF", "H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3")
+EASY_MARKS = ("CTCF", "H3K27me3")
 #: Default depth: cis contacts per mappable Mb for the first cell (~16 M on hg38 chr21),
 #: capped so that a whole genome stays a few minutes' work.
 DEPTH_PER_MB = 480_000
@@ -71,6 +73,57 @@ CHUNK_PAIRS = 4_000_000
 K27_AB, CTCF_AB = 0.45, 0.28
 #: Contacts between the two arms of a chromosome, relative to pairs within one arm.
 ARM_CONTACT = 0.5
+#: Floor of the realistic model's state x state enrichment (never reached with valid flags).
+MIN_ENRICHMENT = 0.02
+
+# ----- the realistic model (--difficulty realistic / hard) -----
+#: Rao 2014's five interaction states, their share of a chromosome and the continuous
+#: compartment score each carries.
+STATES = ("A1", "A2", "B1", "B2", "B3")
+STATE_FREQ = (0.2, 0.25, 0.15, 0.2, 0.2)
+STATE_SCORE = (1.0, 0.5, -0.3, -0.7, -0.9)
+#: Markov chain over consecutive state domains (rows: from; no self-transitions).
+STATE_NEXT = ((0.00, 0.55, 0.15, 0.15, 0.15),
+              (0.45, 0.00, 0.20, 0.15, 0.20),
+              (0.30, 0.40, 0.00, 0.15, 0.15),
+              (0.15, 0.20, 0.15, 0.00, 0.50),
+              (0.15, 0.25, 0.10, 0.50, 0.00))
+#: State x state contact enrichment M (1 + a sqrt(s_i s_j) u_i' M u_j): A1-A1 strongest,
+#: B1 (polycomb) pairs with itself, B2/B3 (heterochromatin) pair with each other and avoid A.
+STATE_CONTACT = ((3.0, 1.5, -0.5, -0.95, -0.95),
+                 (1.5, 1.2, 0.0, -0.7, -0.8),
+                 (-0.5, 0.0, 1.8, 0.2, -0.2),
+                 (-0.95, -0.7, 0.2, 1.8, 1.4),
+                 (-0.95, -0.8, -0.2, 1.4, 1.8))
+#: log-level of each mark (columns, in MARKS order) by state (rows)
+STATE_MARKS = ((0.4, 1.2, 1.2, 0.9, -0.4, -0.5),
+               (0.2, 0.5, 0.4, 0.8, -0.1, -0.3),
+               (0.0, -0.2, 0.0, -0.5, 1.0, -0.2),
+               (-0.2, -0.6, -0.6, -0.6, -0.3, 0.8),
+               (-0.3, -0.9, -0.9, -0.9, -0.7, 0.4))
+#: (mark, base level, per-step gamma shape)
+MARK_SHAPES = (("CTCF", 0.5, 1.5), ("H3K27ac", 1.0, 1.0), ("H3K4me3", 0.8, 0.7),
+               ("H3K36me3", 1.0, 2.0), ("H3K27me3", 1.0, 2.0), ("H3K9me3", 1.0, 2.0))
+STATE_DOMAIN_BP = (100_000, 2_000_000)
+#: Soft state borders: Gaussian smoothing of the state memberships (SD in bp).
+BORDER_BP = 100_000
+STRENGTH_SMOOTH_BP, STRENGTH_SD, STRENGTH_JITTER, STRENGTH_MAX = 2_000_000, 0.4, 0.5, 1.0
+#: Weak stretches: about WEAK_SHARE of the bins, in runs of WEAK_RUN_BP, at WEAK_FACTOR x the strength.
+WEAK_SHARE, WEAK_RUN_BP, WEAK_FACTOR = 0.18, (25_000, 100_000), 0.1
+#: Subcompartment-only switches (second cell): (from, to) state codes.
+SUB_SWITCH = ((0, 1), (1, 0), (2, 4), (4, 2), (3, 4))
+LOOP_FRACTION = 0.5
+#: Cis contacts per mappable Mb of some real files (first cell of a pair); see --depth-per-mb.
+REAL_DEPTH_PER_MB = {"rao-imr90": 35_300, "rao-gm12878": 30_000, "diadem-imr90": 130_800}
+#: --difficulty presets; explicit flags override them. easy = the original model, exactly.
+PRESETS = {
+    "easy": dict(depth_per_mb=DEPTH_PER_MB, compartment_strength=0.3, tad_strength=0.8, decay=-1.0,
+                 dispersion=None, loop_strength=0.0, n_sub_switch=0, bias_sd=0.25, mark_noise=None),
+    "realistic": dict(depth_per_mb=150_000, compartment_strength=0.7, tad_strength=0.5, decay=-0.7,
+                      dispersion=4.0, loop_strength=2.0, n_sub_switch=120, bias_sd=0.35, mark_noise=0.8),
+    "hard": dict(depth_per_mb=50_000, compartment_strength=0.35, tad_strength=0.5, decay=-0.7,
+                 dispersion=2.0, loop_strength=2.0, n_sub_switch=120, bias_sd=0.45, mark_noise=1.0),
+}
 
 
 # ----------------------------------------------------------------------------
@@ -238,13 +291,161 @@ def plant_truth(chromsizes: pd.Series, blocks: pd.DataFrame, *, res: int, n_b2a:
 
 
 def truth_table(truth: pd.DataFrame, cells: list[str]) -> pd.DataFrame:
-    """``chrom start end compartment_<cell>... tad_id`` with A/B, N where unmappable."""
+    """``chrom start end compartment_<cell>... tad_id`` with A/B, N where unmappable.
+
+    The realistic model adds ``subcompartment_<cell>`` (A1..B3, N where unmappable)
+    and ``score_<cell>`` (the continuous compartment score, NaN where unmappable).
+    """
     out = truth[["chrom", "start", "end"]].copy()
+    mappable = truth["mappable"].to_numpy()
     for k, cell in enumerate(cells):
-        out[f"compartment_{cell}"] = np.where(~truth["mappable"], "N",
+        out[f"compartment_{cell}"] = np.where(~mappable, "N",
                                               np.where(truth[f"ab{k}"] > 0, "A", "B"))
     out["tad_id"] = truth["tad_id"].to_numpy()
+    if "state0" in truth:
+        for k, cell in enumerate(cells):
+            out[f"subcompartment_{cell}"] = np.where(~mappable, "N",
+                                                     np.asarray(STATES)[truth[f"state{k}"].to_numpy()])
+        for k, cell in enumerate(cells):
+            out[f"score_{cell}"] = np.where(mappable, truth[f"score{k}"].to_numpy(), np.nan).round(5)
     return out
+
+
+# ----------------------------------------------------------------------------
+# planted truth, realistic model: five interaction states
+# ----------------------------------------------------------------------------
+def _state_domains(n: int, *, res: int, rng: np.random.Generator) -> np.ndarray:
+    """State code of each of ``n`` bins: domains of log-uniform length, drawn from a Markov chain.
+
+    Domain borders are drawn independently of the TADs. Loops run over domains, never bins.
+    """
+    lo, hi = (max(1, round(bp / res)) for bp in STATE_DOMAIN_BP)
+    sizes = np.maximum(lo, np.round(np.exp(rng.uniform(np.log(lo), np.log(hi), n // lo + 2)))).astype(int)
+    k = int(np.searchsorted(np.cumsum(sizes), n)) + 1
+    states = np.empty(k, np.int64)
+    states[0] = rng.choice(len(STATES), p=STATE_FREQ)
+    u = rng.random(k)
+    cum = np.cumsum(STATE_NEXT, axis=1)
+    for d in range(1, k):  # domains, not bins
+        states[d] = min(int(np.searchsorted(cum[states[d - 1]], u[d])), len(STATES) - 1)
+    return np.repeat(states, sizes[:k])[:n]
+
+
+def soft_membership(states: np.ndarray, chrom_id: np.ndarray, *, sigma: float) -> np.ndarray:
+    """Bins x states membership: one-hot states smoothed over ``sigma`` bins per chromosome (rows sum to 1)."""
+    u = np.eye(len(STATES))[states]
+    if sigma <= 0:
+        return u
+    for cid in np.unique(chrom_id):  # chromosomes, not bins
+        sl = chrom_id == cid
+        u[sl] = gaussian_filter1d(u[sl], sigma, axis=0, mode="nearest")
+    return u
+
+
+def interaction_factors(u: np.ndarray, strength: np.ndarray, *, amplitude: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(e, lam)`` such that ``1 + sum_k lam_k e_ik e_jk = 1 + a sqrt(s_i s_j) u_i' M u_j``.
+
+    ``M`` is :data:`STATE_CONTACT`; its eigen-decomposition makes the enrichment low-rank
+    (at most five terms), so expected totals stay O(n log n).
+    """
+    lam, q = np.linalg.eigh(np.asarray(STATE_CONTACT, float) * amplitude)
+    return np.sqrt(strength)[:, None] * (u @ q), lam
+
+
+def compartment_score(u: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """Continuous compartment score: the soft state mix of :data:`STATE_SCORE`, scaled by sqrt(strength)."""
+    return np.sqrt(strength / max(strength.mean(), 1e-12)) * (u @ np.asarray(STATE_SCORE))
+
+
+def _pick_per_run(mask: np.ndarray, choices: list[int], rng: np.random.Generator) -> np.ndarray:
+    """One random code from ``choices`` per run of consecutive True in ``mask`` (per-bin array)."""
+    run = np.cumsum(np.r_[mask[0], mask[1:] & ~mask[:-1]])
+    return np.asarray(choices)[rng.integers(len(choices), size=run.max() + 1 if run.size else 1)][run]
+
+
+def plant_states(truth: pd.DataFrame, *, res: int, n_b2a: int, n_a2b: int, n_sub: int,
+                 compartment_strength: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Add the realistic model's answer to :func:`plant_truth`'s layout (planted there without switches).
+
+    Adds ``state0/state1`` (codes into :data:`STATES`), ``u0/u1`` (soft memberships,
+    kept as object columns of rows), ``score0/score1`` and ``strength`` (uneven
+    per-bin strength), and replaces ``ab0/ab1``. The second cell gets ``n_b2a``
+    B→A and ``n_a2b`` A→B bins (a new A or B state per run) and ``n_sub``
+    subcompartment-only bins (:data:`SUB_SWITCH`: A1↔A2, B1↔B3, B2→B3), none
+    touching another switch.
+    """
+    n = len(truth)
+    chrom_id = truth["chrom_id"].to_numpy()
+    mappable = truth["mappable"].to_numpy()
+    state0 = np.empty(n, np.int64)
+    strength = np.empty(n)
+    for cid in np.unique(chrom_id):  # chromosomes
+        sl = np.flatnonzero(chrom_id == cid)
+        state0[sl] = _state_domains(sl.size, res=res, rng=rng)
+        sigma = STRENGTH_SMOOTH_BP / res  # smoothed white noise, scaled to unit variance in theory
+        g = gaussian_filter1d(rng.standard_normal(sl.size), sigma=sigma, mode="reflect")
+        field = np.exp(STRENGTH_SD * g * np.sqrt(2 * np.sqrt(np.pi) * sigma) - STRENGTH_SD**2 / 2)
+        # weak stretches: runs of bins whose contacts barely follow their state
+        lo, hi = (max(1, round(bp / res)) for bp in WEAK_RUN_BP)
+        starts = np.flatnonzero(rng.random(sl.size) < WEAK_SHARE / ((lo + hi) / 2))
+        weak = _runs_mask(sl.size, starts, rng.integers(lo, hi + 1, starts.size))
+        field = np.where(weak, WEAK_FACTOR, 1.0) * field
+        strength[sl] = np.clip(compartment_strength * field * rng.lognormal(0, STRENGTH_JITTER, sl.size),
+                               0, STRENGTH_MAX)
+    is_a = np.where(state0 <= 1, 1, -1).astype(np.int8)
+    b2a = plant_switches(is_a, mappable, chrom_id, n=n_b2a, source=-1, rng=rng, flag="--n-b2a")
+    a2b = plant_switches(is_a, mappable & ~binary_dilation(b2a), chrom_id, n=n_a2b, source=1,
+                         rng=rng, flag="--n-a2b")
+    state1 = state0.copy()
+    state1[b2a] = _pick_per_run(b2a, [0, 1], rng)[b2a]
+    state1[a2b] = _pick_per_run(a2b, [2, 3, 4], rng)[a2b]
+    free = mappable & ~binary_dilation(b2a | a2b, iterations=2)
+    sub = np.zeros(n, bool)
+    remaining, share, progress = n_sub, -(-n_sub // len(SUB_SWITCH)), True
+    while remaining and progress:  # rounds over the (source, target) pairs; a rare state places less
+        progress = False
+        for src, dst in SUB_SWITCH:
+            k = min(remaining, share)
+            while k:
+                try:
+                    hit = plant_switches(state0, free & ~binary_dilation(sub), chrom_id, n=k, source=src,
+                                         rng=rng, flag="--n-sub-switch")
+                    break
+                except DataError:
+                    k = k // 2 if k // 2 >= min(SWITCH_RUN[0], remaining) else 0
+            if k:
+                state1[hit] = dst
+                sub |= hit
+                remaining -= k
+                progress = True
+            if not remaining:
+                break
+    if remaining:
+        raise DataError(f"cannot place {n_sub} subcompartment-only switched bins (--n-sub-switch) "
+                        "beside the A/B switches; lower --n-sub-switch or simulate a longer chromosome")
+    sigma = BORDER_BP / res
+    out = truth.copy()
+    for k, st in enumerate((state0, state1)):
+        u = soft_membership(st, chrom_id, sigma=sigma)
+        out[f"state{k}"] = st
+        out[f"score{k}"] = compartment_score(u, strength)
+        out[f"ab{k}"] = np.where(st <= 1, 1, -1).astype(np.int8)
+    out["strength"] = strength
+    out["sub_switch"] = sub
+    return out
+
+
+def plant_loops(truth: pd.DataFrame, *, loop_strength: float, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Loops between the two boundaries of a share of the TADs: ``(bin i, bin j, factor)``, ``i < j``."""
+    tad = truth["tad_id"].to_numpy()
+    ok = tad >= 0
+    idx = np.flatnonzero(ok)
+    first = idx[np.r_[True, np.diff(tad[idx]) != 0]]
+    last = idx[np.r_[np.diff(tad[idx]) != 0, True]]
+    keep = (last - first >= 3) & (rng.random(first.size) < LOOP_FRACTION)
+    factor = 1 + loop_strength * rng.lognormal(0, 0.5, int(keep.sum()))
+    return first[keep], last[keep], factor
 
 
 # ----------------------------------------------------------------------------
@@ -257,25 +458,37 @@ def distance_law(n: int, decay: float) -> np.ndarray:
 
 def contact_block(rows: tuple[int, int], cols: tuple[int, int], *, bias: np.ndarray,
                   e: np.ndarray, tad: np.ndarray, arm: np.ndarray, ps: np.ndarray,
-                  tad_strength: float, width: int) -> np.ndarray:
+                  tad_strength: float, width: int, lam: np.ndarray | None = None,
+                  loops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Unnormalised expected contacts for a rectangle of one chromosome's bin pairs.
 
     ``bias_i bias_j (1 + e_i e_j) P(j - i)``, times ``1 + tad_strength`` within a
     TAD and :data:`ARM_CONTACT` between the two arms; zero below the diagonal and
-    beyond ``width`` bins.
+    beyond ``width`` bins. With a 2-D ``e`` (bins x rank) and ``lam`` the
+    enrichment is ``1 + sum_k lam_k e_ik e_jk`` (the state x state matrix of the
+    realistic model); ``loops = (i, j, factor)`` multiplies single pixels.
     """
     i = np.arange(*rows)[:, None]
     j = np.arange(*cols)[None, :]
     s = j - i
-    w = bias[i] * bias[j] * (1 + e[i] * e[j]) * ps[np.clip(s, 0, width)]
+    if e.ndim == 1:  # the easy model: one ±sqrt(strength) checkerboard
+        inter = 1 + e[i] * e[j]
+    else:  # low rank: 1 + sum_k lam_k e_ik e_jk (clipped at a tiny positive floor)
+        inter = np.maximum(1 + (e[rows[0]:rows[1]] * lam) @ e[cols[0]:cols[1]].T, MIN_ENRICHMENT)
+    w = bias[i] * bias[j] * inter * ps[np.clip(s, 0, width)]
     w[tad[i] == tad[j]] *= 1 + tad_strength
     w[arm[i] != arm[j]] *= ARM_CONTACT
     w[(s < 0) | (s > width)] = 0.0
+    if loops is not None:  # point enrichments (local indices, i < j)
+        li, lj, lf = loops
+        take = (li >= rows[0]) & (li < rows[1]) & (lj >= cols[0]) & (lj < cols[1])
+        w[li[take] - rows[0], lj[take] - cols[0]] *= lf[take]
     return w
 
 
 def total_weight(*, bias: np.ndarray, e: np.ndarray, tad: np.ndarray, arm: np.ndarray,
-                 ps: np.ndarray, tad_strength: float, width: int) -> float:
+                 ps: np.ndarray, tad_strength: float, width: int, lam: np.ndarray | None = None,
+                 loops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> float:
     """Sum of :func:`contact_block` over all pairs ``i <= j <= i + width``, in O(n log n).
 
     Lagged products come from FFT correlations (the first arm precedes the
@@ -283,31 +496,52 @@ def total_weight(*, bias: np.ndarray, e: np.ndarray, tad: np.ndarray, arm: np.nd
     are short and never span two arms.
     """
     n = bias.size
-    be = bias * e
+    if e.ndim == 1:
+        be, lam = bias * e, None
+    else:
+        be = [bias * e[:, k] for k in range(e.shape[1])]
 
     def lagged(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # sum_i x_i y_{i+s}, s = 0..n-1
         return np.fft.irfft(np.fft.rfft(x, 2 * n).conj() * np.fft.rfft(y, 2 * n), 2 * n)[:n]
 
+    def inter(f):  # f(x) summed over the rank, weighted by lam (the plain term when 1-D)
+        return f(be) if lam is None else sum(lk * f(b) for lk, b in zip(lam, be))
+
     first = arm == arm[0]
-    near = (lagged(bias, bias) + lagged(be, be)
+    near = (lagged(bias, bias) + inter(lambda b: lagged(b, b))
             - (1 - ARM_CONTACT) * (lagged(bias * first, bias * ~first)
-                                   + lagged(be * first, be * ~first)))
+                                   + inter(lambda b: lagged(b * first, b * ~first))))
     total = near[: width + 1] @ ps[: width + 1]
     longest = np.bincount(tad[tad >= 0]).max() if (tad >= 0).any() else 0
     for s in range(min(width, longest) + 1):  # diagonals, not bins
         same = tad[: n - s] == tad[s:]
-        total += tad_strength * ps[s] * (bias[: n - s] * bias[s:] + be[: n - s] * be[s:])[same].sum()
+        total += tad_strength * ps[s] * (bias[: n - s] * bias[s:]
+                                         + inter(lambda b: b[: n - s] * b[s:]))[same].sum()
+    if loops is not None and len(loops[0]):  # the loop pixels' extra weight
+        li, lj, lf = loops
+        inter_ij = (1 + e[li] * e[lj] if lam is None
+                    else np.maximum(1 + ((e[li] * lam) * e[lj]).sum(1), MIN_ENRICHMENT))
+        s = lj - li
+        base = (bias[li] * bias[lj] * inter_ij * ps[np.clip(s, 0, width)]
+                * np.where(tad[li] == tad[lj], 1 + tad_strength, 1.0)
+                * np.where(arm[li] != arm[lj], ARM_CONTACT, 1.0) * (s <= width))
+        total += float(((lf - 1) * base).sum())
     return float(total)
 
 
 def sample_contacts(truth: pd.DataFrame, *, bias: np.ndarray, e: np.ndarray, depth: float,
                     decay: float, tad_strength: float, max_dist_bins: int | None,
-                    rng: np.random.Generator) -> Iterator[pd.DataFrame]:
+                    rng: np.random.Generator, lam: np.ndarray | None = None,
+                    loops: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                    dispersion: float | None = None) -> Iterator[pd.DataFrame]:
     """Poisson-sample upper-triangle cis pixels, chromosome by chromosome, in bin order.
 
     ``depth`` (expected total contacts) is shared out in proportion to each
     chromosome's mappable bins. Rows are drawn in blocks of at most
     :data:`CHUNK_PAIRS` pairs. Yields ``bin1_id, bin2_id, count`` frames.
+    ``lam``/``loops`` as in :func:`contact_block` (``loops`` with genome-wide bin
+    indices); ``dispersion`` = negative-binomial shape (gamma-Poisson: variance
+    ``mu + mu^2 / dispersion``), ``None`` for plain Poisson.
     """
     chrom_id = truth["chrom_id"].to_numpy()
     tad, arm = truth["tad_id"].to_numpy(), truth["arm"].to_numpy()
@@ -321,12 +555,20 @@ def sample_contacts(truth: pd.DataFrame, *, bias: np.ndarray, e: np.ndarray, dep
         width = n - 1 if max_dist_bins is None else min(n - 1, max_dist_bins)
         kw = dict(bias=bias[lo:hi], e=e[lo:hi], tad=tad[lo:hi], arm=arm[lo:hi],
                   ps=distance_law(n, decay), tad_strength=tad_strength, width=width)
+        if lam is not None:
+            kw["lam"] = lam
+        if loops is not None:
+            here = (loops[0] >= lo) & (loops[0] < hi)
+            kw["loops"] = (loops[0][here] - lo, loops[1][here] - lo, loops[2][here])
         total = total_weight(**kw)
         scale = depth * share[cid] / total if total > 0 else 0.0
         step = max(1, min(CHUNK_PAIRS // (width + 1), max(width // 4, 256)))
         for a in range(0, n, step):
             b = min(a + step, n)
-            k = rng.poisson(contact_block((a, b), (a, min(n, b + width)), **kw) * scale)
+            mu = contact_block((a, b), (a, min(n, b + width)), **kw) * scale
+            if dispersion is not None:  # gamma-Poisson = negative binomial
+                mu *= rng.gamma(dispersion, 1 / dispersion, mu.shape)
+            k = rng.poisson(mu)
             r, c = np.nonzero(k)
             yield pd.DataFrame({"bin1_id": r + a + lo, "bin2_id": c + a + lo,
                                 "count": k[r, c].astype(np.int32)})
@@ -416,23 +658,58 @@ def _smooth_noise(n: int, rng: np.random.Generator, sigma: float, broad: float) 
     return np.sqrt(broad) * g / (g.std() + 1e-12) + np.sqrt(1 - broad) * rng.standard_normal(n)
 
 
-def simulate_tracks(truth: pd.DataFrame, ab: np.ndarray, *, chromsizes: pd.Series, res: int,
-                    step: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """ChIP-like fold-change tracks for one cell, at ``step`` bp.
-
-    Returns the step table (``chrom_id, start, end, bin``; ``chrom_id`` indexes
-    ``chromsizes``, ``bin`` is a row of ``truth``) and ``{mark: values}`` with NaN
-    over unmappable bins.
-    """
-    n = len(truth)
+def track_steps(chromsizes: pd.Series, *, res: int, step: int) -> pd.DataFrame:
+    """The step table (``chrom_id, start, end, bin``; ``chrom_id`` indexes ``chromsizes``,
+    ``bin`` is the genome-wide bin at ``res``)."""
     lengths = chromsizes.to_numpy()
     bin_start = np.r_[0, np.cumsum(-(-lengths // res))][:-1]
     per_chrom = -(-lengths // step)
     cid = np.repeat(np.arange(lengths.size), per_chrom)
     start = (np.arange(cid.size) - np.repeat(np.cumsum(per_chrom) - per_chrom, per_chrom)) * step
-    b = bin_start[cid] + start // res
-    steps = pd.DataFrame({"chrom_id": cid, "start": start,
-                          "end": np.minimum(start + step, lengths[cid]), "bin": b})
+    return pd.DataFrame({"chrom_id": cid, "start": start,
+                         "end": np.minimum(start + step, lengths[cid]), "bin": bin_start[cid] + start // res})
+
+
+def add_ctcf_peaks(ctcf: np.ndarray, truth: pd.DataFrame, ab: np.ndarray, steps: pd.DataFrame, *,
+                   chromsizes: pd.Series, res: int, step: int, rng: np.random.Generator) -> None:
+    """CTCF peaks (in place): at most TAD boundaries, and elsewhere (more in A)."""
+    n = len(truth)
+    b = steps["bin"].to_numpy()
+    lengths = chromsizes.to_numpy()
+    bin_start = np.r_[0, np.cumsum(-(-lengths // res))][:-1]
+    bounds = np.flatnonzero(truth["tad_start"].to_numpy() & (rng.random(n) < 0.85))
+    extra = np.repeat(np.arange(n), rng.poisson(np.where(ab > 0, 0.9, 0.5)))
+    peak_bins = np.r_[bounds, extra]
+    offset = np.r_[rng.integers(-2, 3, bounds.size) * step,
+                   rng.integers(0, res, extra.size)]
+    peak_chrom = truth["chrom_id"].to_numpy()[peak_bins]
+    pos = np.clip(truth["start"].to_numpy()[peak_bins] + offset, 0, lengths[peak_chrom] - 1)
+    idx = np.searchsorted(b, bin_start[peak_chrom]) + pos // step
+    np.add.at(ctcf, idx, rng.lognormal(np.log(6.0), 0.7, idx.size))
+
+
+def finish_tracks(tracks: dict[str, np.ndarray], truth: pd.DataFrame, steps: pd.DataFrame, *,
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Zero stretches, and no data (NaN) over unmappable bins; float32."""
+    b = steps["bin"].to_numpy()
+    m = b.size
+    for v in tracks.values():
+        starts = np.flatnonzero(rng.random(m) < 0.004)
+        v[_runs_mask(m, starts, rng.integers(3, 40, starts.size))] = 0.0
+        v[~truth["mappable"].to_numpy()[b]] = np.nan
+    return {k: v.astype(np.float32) for k, v in tracks.items()}
+
+
+def simulate_tracks(truth: pd.DataFrame, ab: np.ndarray, *, chromsizes: pd.Series, res: int,
+                    step: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """ChIP-like fold-change tracks for one cell, at ``step`` bp (the easy model: CTCF, H3K27me3).
+
+    Returns the step table (:func:`track_steps`) and ``{mark: values}`` with NaN
+    over unmappable bins.
+    """
+    n = len(truth)
+    steps = track_steps(chromsizes, res=res, step=step)
+    b = steps["bin"].to_numpy()
     m = b.size
     a = ab.astype(float)
     sigma = 100_000 / res
@@ -443,23 +720,28 @@ def simulate_tracks(truth: pd.DataFrame, ab: np.ndarray, *, chromsizes: pd.Serie
     # CTCF: noisy background somewhat higher in A, plus peaks at TAD boundaries and elsewhere
     level = 0.5 * np.exp(CTCF_AB * a + 0.5 * _smooth_noise(n, rng, sigma, 0.3))
     ctcf = level[b] * rng.gamma(1.5, 1 / 1.5, m)
-    bounds = np.flatnonzero(truth["tad_start"].to_numpy() & (rng.random(n) < 0.85))
-    extra = np.repeat(np.arange(n), rng.poisson(np.where(ab > 0, 0.9, 0.5)))
-    peak_bins = np.r_[bounds, extra]
-    offset = np.r_[rng.integers(-2, 3, bounds.size) * step,
-                   rng.integers(0, res, extra.size)]
-    peak_chrom = truth["chrom_id"].to_numpy()[peak_bins]
-    pos = np.clip(truth["start"].to_numpy()[peak_bins] + offset, 0,
-                  chromsizes.to_numpy()[peak_chrom] - 1)
-    idx = np.searchsorted(b, bin_start[peak_chrom]) + pos // step
-    np.add.at(ctcf, idx, rng.lognormal(np.log(6.0), 0.7, idx.size))
+    add_ctcf_peaks(ctcf, truth, ab, steps, chromsizes=chromsizes, res=res, step=step, rng=rng)
+    return steps, finish_tracks({"CTCF": ctcf, "H3K27me3": k27}, truth, steps, rng=rng)
 
-    tracks = {"CTCF": ctcf, "H3K27me3": k27}
-    for v in tracks.values():  # zero stretches, and no data where unmappable
-        starts = np.flatnonzero(rng.random(m) < 0.004)
-        v[_runs_mask(m, starts, rng.integers(3, 40, starts.size))] = 0.0
-        v[~truth["mappable"].to_numpy()[b]] = np.nan
-    return steps, {k: v.astype(np.float32) for k, v in tracks.items()}
+
+def simulate_state_tracks(truth: pd.DataFrame, k: int, *, chromsizes: pd.Series, res: int, step: int,
+                          mark_noise: float, rng: np.random.Generator
+                          ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The realistic model's six marks for cell ``k``: each mark's level follows the soft
+    state mix (:data:`STATE_MARKS`), times broad and per-bin log-normal noise of SD
+    ``mark_noise`` and per-step gamma noise; CTCF also peaks at TAD boundaries."""
+    n = len(truth)
+    steps = track_steps(chromsizes, res=res, step=step)
+    b = steps["bin"].to_numpy()
+    u = soft_membership(truth[f"state{k}"].to_numpy(), truth["chrom_id"].to_numpy(), sigma=BORDER_BP / res)
+    log_level = u @ np.asarray(STATE_MARKS, float)  # bins x marks
+    tracks = {}
+    for col, (mark, base, shape) in enumerate(MARK_SHAPES):
+        level = base * np.exp(log_level[:, col] + mark_noise * _smooth_noise(n, rng, 100_000 / res, 0.4))
+        tracks[mark] = level[b] * rng.gamma(shape, 1 / shape, b.size)
+    add_ctcf_peaks(tracks["CTCF"], truth, truth[f"ab{k}"].to_numpy(), steps, chromsizes=chromsizes,
+                   res=res, step=step, rng=rng)
+    return steps, finish_tracks(tracks, truth, steps, rng=rng)
 
 
 def bin_means(values: np.ndarray, step_bin: np.ndarray, n_bins: int) -> np.ndarray:
@@ -515,6 +797,30 @@ def _bp(text: str) -> int:
     return int(value)
 
 
+def _depth_per_mb(text: str) -> float:
+    """argparse ``type``: a positive number, or a name in :data:`REAL_DEPTH_PER_MB`."""
+    if text in REAL_DEPTH_PER_MB:
+        return float(REAL_DEPTH_PER_MB[text])
+    try:
+        value = float(str(text).replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or one of {', '.join(REAL_DEPTH_PER_MB)}, "
+                                         f"got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def resolve_model(args: argparse.Namespace) -> dict:
+    """The --difficulty preset with every explicitly given flag put over it."""
+    model = dict(PRESETS[args.difficulty])
+    for key in model:
+        if getattr(args, key, None) is not None:
+            model[key] = getattr(args, key)
+    model["difficulty"] = args.difficulty
+    return model
+
+
 def build_parser() -> common.ArgumentParser:
     p = common.ArgumentParser(prog="simulate_data.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="data/raw", type=Path, help="output directory")
@@ -531,18 +837,38 @@ def build_parser() -> common.ArgumentParser:
                    help="extra resolutions (multiples of --res)")
     g.add_argument("--pericentromere-bp", type=_bp, default=14_000_000,
                    help="unmappable block at the start of each chromosome (ignored with --genome)")
-    m = p.add_argument_group("model")
+    m = p.add_argument_group("model (defaults come from --difficulty; a flag given overrides it)")
+    m.add_argument("--difficulty", choices=list(PRESETS), default="realistic",
+                   help="easy: the original model (binary A/B on TAD blocks, Poisson counts, 2 marks); "
+                        "realistic: five states A1..B3, continuous score, negative-binomial counts, "
+                        "loops, 6 marks, depth near real maps; hard: realistic at low depth with weak "
+                        "compartments [realistic]")
     m.add_argument("--depth", type=_bp, default=None,
-                   help=f"cis contacts of the first cell; None = {DEPTH_PER_MB:,} per mappable Mb "
-                        f"(~16 M for chr21), at most {DEPTH_CAP:,}")
+                   help=f"cis contacts of the first cell; default --depth-per-mb x mappable Mb, at most "
+                        f"{DEPTH_CAP:,}")
+    m.add_argument("--depth-per-mb", type=_depth_per_mb, default=None, metavar="N|NAME",
+                   help="cis contacts per mappable Mb, or the depth of a real file: "
+                        + ", ".join(f"{k} ({v:,})" for k, v in REAL_DEPTH_PER_MB.items())
+                        + " [easy " + f"{PRESETS['easy']['depth_per_mb']:,}, realistic "
+                        + f"{PRESETS['realistic']['depth_per_mb']:,}, hard {PRESETS['hard']['depth_per_mb']:,}]")
     m.add_argument("--depth-ratio", type=float, default=1.5, help="second cell's depth / first's")
     m.add_argument("--n-b2a", type=int, default=100, help="bins switched B→A in the second cell")
     m.add_argument("--n-a2b", type=int, default=70, help="bins switched A→B in the second cell")
-    m.add_argument("--decay", type=float, default=-1.0, help="P(s) power-law exponent")
-    m.add_argument("--compartment-strength", type=float, default=0.3,
-                   help="mean A/B checkerboard amplitude (0–0.7)")
-    m.add_argument("--tad-strength", type=float, default=0.8,
-                   help="extra contact fraction within a TAD")
+    m.add_argument("--n-sub-switch", type=int, default=None,
+                   help="bins switched between subcompartments only (A1↔A2, B1↔B3, B2→B3) in the "
+                        "second cell [realistic/hard 120; easy has none]")
+    m.add_argument("--decay", type=float, default=None, help="P(s) power-law exponent [easy -1, else -0.7]")
+    m.add_argument("--compartment-strength", type=float, default=None,
+                   help="mean compartment amplitude (0–0.7) [easy 0.3, realistic 0.7, hard 0.35]")
+    m.add_argument("--tad-strength", type=float, default=None,
+                   help="extra contact fraction within a TAD [easy 0.8, else 0.5]")
+    m.add_argument("--dispersion", type=float, default=None,
+                   help="negative-binomial shape of the counts (smaller = more overdispersed) "
+                        "[realistic 4, hard 2; easy: Poisson]")
+    m.add_argument("--loop-strength", type=float, default=None,
+                   help="mean extra contact fraction at a loop between TAD boundaries [realistic/hard 2]")
+    m.add_argument("--mark-noise", type=float, default=None,
+                   help="SD of the log-normal per-bin noise of the marks [realistic 0.8, hard 1.0]")
     m.add_argument("--max-dist", type=_bp, default=0,
                    help="simulate only pairs at most this far apart (bp; 0 = whole chromosomes)")
     m.add_argument("--track-step", type=_bp, default=1000, help="bigWig step (bp; divides --res)")
@@ -566,11 +892,24 @@ def check_args(args: argparse.Namespace) -> pd.Series:
                         f"{args.res}; use e.g. 1000")
     if args.length is not None and min(args.length) <= 0:
         raise DataError(f"--length must be positive, got {min(args.length)}")
+    if args.difficulty == "easy":
+        given = [f for f in ("dispersion", "loop_strength", "n_sub_switch", "mark_noise")
+                 if getattr(args, f) is not None]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise DataError(f"{flag} belongs to the realistic model; drop it or use "
+                            "--difficulty realistic (or hard)")
+    model = resolve_model(args)
     checks = [("--depth", args.depth is None or args.depth > 0, "a positive number of contacts"),
               ("--depth-ratio", args.depth_ratio > 0, "a positive ratio such as 1.5"),
-              ("--decay", args.decay < 0, "a negative exponent such as -1"),
-              ("--compartment-strength", 0 <= args.compartment_strength <= 0.7, "0 to 0.7"),
-              ("--tad-strength", args.tad_strength >= 0, "0 or more"),
+              ("--decay", model["decay"] < 0, "a negative exponent such as -1"),
+              ("--compartment-strength", 0 <= model["compartment_strength"] <= 0.7, "0 to 0.7"),
+              ("--tad-strength", model["tad_strength"] >= 0, "0 or more"),
+              ("--dispersion", model["dispersion"] is None or model["dispersion"] > 0,
+               "a positive shape such as 4"),
+              ("--loop-strength", model["loop_strength"] >= 0, "0 or more"),
+              ("--mark-noise", model["mark_noise"] is None or model["mark_noise"] >= 0, "0 or more"),
+              ("--n-sub-switch", model["n_sub_switch"] >= 0, "0 or more bins"),
               ("--n-b2a", args.n_b2a >= 0, "0 or more bins"),
               ("--n-a2b", args.n_a2b >= 0, "0 or more bins"),
               ("--pericentromere-bp", args.pericentromere_bp >= 0, "0 or more bp"),
@@ -579,7 +918,7 @@ def check_args(args: argparse.Namespace) -> pd.Series:
               ("--seed", args.seed >= 0, "a non-negative integer")]
     for flag, ok, allowed in checks:
         if not ok:
-            value = getattr(args, flag[2:].replace("-", "_"))
+            value = model.get(flag[2:].replace("-", "_"), getattr(args, flag[2:].replace("-", "_"), None))
             raise DataError(f"{flag} {value} is out of range; use {allowed}")
     sizes = chromosome_sizes(args.chrom, args.length, genome=args.genome)
     if args.genome is None and (sizes <= args.pericentromere_bp + 40 * args.res).any():
@@ -588,44 +927,91 @@ def check_args(args: argparse.Namespace) -> pd.Series:
     return sizes
 
 
-def simulate_cell(truth: pd.DataFrame, k: int, *, chromsizes: pd.Series, depth: float,
-                  decay: float, tad_strength: float, max_dist_bins: int | None,
-                  resolutions: list[int], track_step: int, mcool: Path, bigwigs: dict[str, Path],
-                  metadata: dict, assembly: str | None, rng: np.random.Generator) -> dict:
+def simulate_cell(truth: pd.DataFrame, k: int, *, chromsizes: pd.Series, depth: float, model: dict,
+                  max_dist_bins: int | None, resolutions: list[int], track_step: int, mcool: Path,
+                  bigwigs: dict[str, Path], metadata: dict, assembly: str | None,
+                  loops: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                  rng: np.random.Generator) -> dict:
     """Write cell ``k``'s ``.mcool`` and bigWigs; return its realised numbers."""
     r_bias, r_pix, r_track = rng.spawn(3)
     ab = truth[f"ab{k}"].to_numpy()
     mappable = truth["mappable"].to_numpy()
-    bias = truth["coverage"].to_numpy() * r_bias.lognormal(0.0, 0.25, len(truth))
-    pixels = sample_contacts(truth, bias=bias, e=ab * np.sqrt(truth["strength"].to_numpy()),
-                             depth=depth, decay=decay, tad_strength=tad_strength,
-                             max_dist_bins=max_dist_bins, rng=r_pix)
+    bias = truth["coverage"].to_numpy() * r_bias.lognormal(0.0, model["bias_sd"], len(truth))
+    realistic = model["difficulty"] != "easy"
+    if realistic:  # a smooth (GC-like) share of the coverage bias
+        bias *= np.exp(0.5 * model["bias_sd"] * _smooth_noise(len(truth), r_bias, 200_000 / resolutions[0], 1.0))
+        u = soft_membership(truth[f"state{k}"].to_numpy(), truth["chrom_id"].to_numpy(),
+                            sigma=BORDER_BP / resolutions[0])
+        e, lam = interaction_factors(u, truth["strength"].to_numpy(), amplitude=1.0)
+        extra = dict(lam=lam, loops=loops, dispersion=model["dispersion"])
+    else:
+        e, extra = ab * np.sqrt(truth["strength"].to_numpy()), {}
+    pixels = sample_contacts(truth, bias=bias, e=e, depth=depth, decay=model["decay"],
+                             tad_strength=model["tad_strength"], max_dist_bins=max_dist_bins,
+                             rng=r_pix, **extra)
     st = write_mcool(mcool, truth, pixels, resolutions=resolutions, metadata=metadata,
                      assembly=assembly)
-    steps, tracks = simulate_tracks(truth, ab, chromsizes=chromsizes, res=resolutions[0],
-                                    step=track_step, rng=r_track)
-    r = {}
+    if realistic:
+        steps, tracks = simulate_state_tracks(truth, k, chromsizes=chromsizes, res=resolutions[0],
+                                              step=track_step, mark_noise=model["mark_noise"], rng=r_track)
+    else:
+        steps, tracks = simulate_tracks(truth, ab, chromsizes=chromsizes, res=resolutions[0],
+                                        step=track_step, rng=r_track)
+    r, means = {}, {}
     for mark, values in tracks.items():
         write_bigwig(bigwigs[mark], chromsizes, steps, values, step=track_step)
         mean = bin_means(values, steps["bin"].to_numpy(), len(truth))
         r[mark] = round(track_truth_r(mean, ab, mappable), 4)
-    return {"depth": st["contacts"], "n_pixels": st["n_pixels"],
-            "masked_bins_after_balancing": st["masked_bins"], "track_truth_r": r}
+        means[mark] = mean
+    out = {"depth": st["contacts"], "n_pixels": st["n_pixels"],
+           "masked_bins_after_balancing": st["masked_bins"], "track_truth_r": r}
+    if realistic:
+        out.update(mark_realised(means, truth, k))
+    return out
+
+
+def mark_realised(means: dict[str, np.ndarray], truth: pd.DataFrame, k: int) -> dict:
+    """Realised mark numbers of cell ``k``: r with the continuous score, mean per state, and the
+    accuracy of an oracle nearest-centroid rule on the marks alone (true state centroids of the
+    standardised log marks): an upper bound on what the marks alone say about the five states."""
+    ok = truth["mappable"].to_numpy() & np.all([np.isfinite(v) for v in means.values()], axis=0)
+    score, state = truth[f"score{k}"].to_numpy()[ok], truth[f"state{k}"].to_numpy()[ok]
+    x = np.log1p(np.column_stack([v[ok] for v in means.values()]))
+    x = (x - x.mean(0)) / (x.std(0) + 1e-12)
+    present = np.unique(state)
+    centroids = np.stack([x[state == c].mean(0) for c in present])
+    nearest = present[np.argmin(((x[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)]
+    return {"track_score_r": {m: round(float(np.corrcoef(v[ok], score)[0, 1]), 4) for m, v in means.items()},
+            "track_state_mean": {m: {s: round(float(v[ok][state == c].mean()), 4) if (state == c).any() else None
+                                     for c, s in enumerate(STATES)} for m, v in means.items()},
+            "marks_oracle_state_accuracy": round(float(np.mean(nearest == state)), 4)}
 
 
 def _run(args: argparse.Namespace) -> None:
     sizes = check_args(args)
+    model = resolve_model(args)
+    realistic = model["difficulty"] != "easy"
+    marks = MARKS if realistic else EASY_MARKS
     rng = np.random.default_rng(args.seed)
     r_truth, r_cells = rng.spawn(2)
     cells, res = list(args.cells), args.res
     blocks = unmappable_blocks(sizes, genome=args.genome, pericentromere_bp=args.pericentromere_bp)
-    truth = plant_truth(sizes, blocks, res=res, n_b2a=args.n_b2a, n_a2b=args.n_a2b,
-                        compartment_strength=args.compartment_strength, rng=r_truth)
+    if realistic:
+        r_truth, r_states, r_loops = r_truth.spawn(3)
+        truth = plant_truth(sizes, blocks, res=res, n_b2a=0, n_a2b=0,
+                            compartment_strength=model["compartment_strength"], rng=r_truth)
+        truth = plant_states(truth, res=res, n_b2a=args.n_b2a, n_a2b=args.n_a2b, n_sub=model["n_sub_switch"],
+                             compartment_strength=model["compartment_strength"], rng=r_states)
+        loops = plant_loops(truth, loop_strength=model["loop_strength"], rng=r_loops)
+    else:
+        truth = plant_truth(sizes, blocks, res=res, n_b2a=args.n_b2a, n_a2b=args.n_a2b,
+                            compartment_strength=model["compartment_strength"], rng=r_truth)
+        loops = None
     out = common.ensure_writable_dir(args.out)  # only once the truth could be planted
     mappable = truth["mappable"].to_numpy()
-    depth = args.depth or min(DEPTH_PER_MB * mappable.sum() * res / 1e6, DEPTH_CAP)
-    log.info("%d chromosome(s), %d bins at %d bp, %d unmappable; depth %.3g",
-             len(sizes), len(truth), res, (~mappable).sum(), depth)
+    depth = args.depth or min(model["depth_per_mb"] * mappable.sum() * res / 1e6, DEPTH_CAP)
+    log.info("%s model: %d chromosome(s), %d bins at %d bp, %d unmappable; depth %.3g",
+             model["difficulty"], len(sizes), len(truth), res, (~mappable).sum(), depth)
 
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
               if k not in ("debug", "verbose", "quiet")}
@@ -635,33 +1021,55 @@ def _run(args: argparse.Namespace) -> None:
                      "n_a2b": int(((truth["ab0"] > 0) & (truth["ab1"] < 0) & mappable).sum()),
                      "chromosomes": {c: int(L) for c, L in sizes.items()},
                      "resolutions": [res, *sorted(set(args.zoom))], "depth_target": depth,
+                     "marks": list(marks),
                      "depth": {}, "n_pixels": {}, "masked_bins_after_balancing": {},
                      "track_truth_r": {}}
-    names = [f"{c}.mcool" for c in cells] + [f"{c}_{m}.bw" for c in cells for m in MARKS]
+    if realistic:
+        summary.update(realised_states(truth, cells, loops))
+        for key in ("track_score_r", "track_state_mean", "marks_oracle_state_accuracy"):
+            summary[key] = {}
+    names = [f"{c}.mcool" for c in cells] + [f"{c}_{m}.bw" for c in cells for m in marks]
     names.append("truth.tsv")
     with contextlib.ExitStack() as stack:  # every output appears together, or none does
         tmp = {name: stack.enter_context(common.atomic_output(out / name)) for name in names}
         for k, (cell, r_cell) in enumerate(zip(cells, r_cells.spawn(len(cells)))):
             log.info("%s: simulating contacts and tracks", cell)
             realised = simulate_cell(
-                truth, k, chromsizes=sizes, depth=depth * args.depth_ratio ** k, decay=args.decay,
-                tad_strength=args.tad_strength,
+                truth, k, chromsizes=sizes, depth=depth * args.depth_ratio ** k, model=model,
                 max_dist_bins=args.max_dist // res if args.max_dist else None,
                 resolutions=summary["resolutions"], track_step=args.track_step,
-                mcool=tmp[f"{cell}.mcool"], bigwigs={m: tmp[f"{cell}_{m}.bw"] for m in MARKS},
+                mcool=tmp[f"{cell}.mcool"], bigwigs={m: tmp[f"{cell}_{m}.bw"] for m in marks},
                 metadata={"simulated": True, "cell": cell, "parameters": params},
-                assembly=args.genome, rng=r_cell)
+                assembly=args.genome, loops=loops, rng=r_cell)
             for key, value in realised.items():
                 summary[key][cell] = value
             log.info("%s: %d contacts in %d pixels; track/truth r %s", cell, realised["depth"],
                      realised["n_pixels"], realised["track_truth_r"])
         truth_table(truth, cells).to_csv(tmp["truth.tsv"], sep="\t", index=False)
     prov = common.provenance(args, seed=args.seed)
-    common.write_json(out / "simulation.json", {"parameters": params, "seed": args.seed,
-                                                "summary": summary, "provenance": prov})
+    record = {"parameters": params, "seed": args.seed, "summary": summary, "provenance": prov}
+    if realistic:
+        record["model"] = {**model, "states": list(STATES), "state_contact": STATE_CONTACT,
+                           "state_score": STATE_SCORE, "state_marks": STATE_MARKS, "marks": list(MARKS)}
+    common.write_json(out / "simulation.json", record)
     for name in names:
         common.write_provenance(out / name, prov)
     log.info("wrote %s (B→A %d, A→B %d bins)", out, summary["n_b2a"], summary["n_a2b"])
+
+
+def realised_states(truth: pd.DataFrame, cells: list[str], loops) -> dict:
+    """State shares per cell, planted subcompartment-only switches and loops (simulation.json)."""
+    m = truth["mappable"].to_numpy()
+    s0, s1 = truth["state0"].to_numpy()[m], truth["state1"].to_numpy()[m]
+    share = {cell: {s: round(float(np.mean(st == c)), 4) for c, s in enumerate(STATES)}
+             for cell, st in zip(cells, (s0, s1))}
+    same_ab = (s0 <= 1) == (s1 <= 1)
+    pairs = pd.Series([f"{STATES[a]}>{STATES[b]}" for a, b in zip(s0[same_ab & (s0 != s1)],
+                                                                 s1[same_ab & (s0 != s1)])])
+    return {"state_share": share, "n_sub_switch": int((same_ab & (s0 != s1)).sum()),
+            "sub_switch_pairs": {k: int(v) for k, v in pairs.value_counts().items()},
+            "n_loops": int(len(loops[0])),
+            "score_sd": round(float(truth["score0"].to_numpy()[m].std()), 4)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,9 @@ def real_dir() -> Path:
 
 #: Small but complete simulated dataset used across the test-suite:
 #: a 12 Mb "chr21" at 25 kb (480 bins) with a 2 Mb unmappable block at its start.
-SIM_SMALL_ARGS = ("--length", "12000000", "--pericentromere-bp", "2000000",
+#: The easy model (the original simulator: binary A/B, CTCF + H3K27me3), so the suite's
+#: expected numbers hold; tests of the realistic default simulate their own data.
+SIM_SMALL_ARGS = ("--difficulty", "easy", "--length", "12000000", "--pericentromere-bp", "2000000",
                   "--n-b2a", "25", "--n-a2b", "18", "--seed", "7")
 
 
