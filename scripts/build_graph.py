@@ -8,7 +8,10 @@
   itself), or ``log(observed / expected-at-that-distance)`` with ``--edge-transform
   oe`` (order 1, centred on 0, distance decay removed). ``--trans`` adds
   inter-chromosomal pixels.
-* Node features: mean signal of each bigWig per bin, NaN -> 0.
+* Node features: mean signal of each bigWig per bin (marks, or GC/TSS density
+  annotation tracks), then any ``--structural`` features computed from the map
+  (coverage, E1-E3; ``features.py``), optionally normalised per cell
+  (``--feature-norm``); NaN -> 0.
 
 Example::
 
@@ -31,6 +34,7 @@ import common  # first: one line naming the venv when a dependency is missing  #
 import numpy as np
 from tqdm import tqdm
 
+import features
 import hicio
 from common import DataError
 
@@ -174,8 +178,11 @@ def trans_edges(clr, chroms: Sequence[str], offsets: Sequence[int], masks: Seque
 
 
 def node_features(tracks: np.ndarray, mask: np.ndarray, names: Sequence[str], *,
-                  allow_constant: bool = False) -> np.ndarray:
+                  allow_constant: bool = False, norm: str = "none") -> np.ndarray:
     """NaN -> 0 feature matrix; error on a feature with no value on usable bins or a constant one.
+
+    ``norm`` normalises each column over the usable bins first (:func:`features.normalise`:
+    ``zscore``, ``rank``, ``quantile``; ``none`` keeps the raw signal).
 
     A constant track (all zeros, say) almost always means the wrong file or an
     empty chromosome in it; after BatchNorm it is a column of zeros. With
@@ -193,7 +200,7 @@ def node_features(tracks: np.ndarray, mask: np.ndarray, names: Sequence[str], *,
                                 "carries no information; check the bigWig, or pass --allow-constant-features")
             log.warning("feature %r is constant (%g) over the usable bins; it carries no information",
                         name, col[0])
-    return np.nan_to_num(tracks, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.nan_to_num(features.normalise(tracks, mask, method=norm), nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_names: Sequence[str], *,
@@ -201,7 +208,7 @@ def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_
                 edge_transform: str = DEFAULT_EDGE_TRANSFORM, edge_rule: str = DEFAULT_EDGE_RULE,
                 edge_quantile: float = DEFAULT_EDGE_QUANTILE, min_oe: float = DEFAULT_MIN_OE,
                 trans: Callable[[np.ndarray, list[np.ndarray]], tuple] | None = None,
-                allow_constant: bool = False) -> dict:
+                allow_constant: bool = False, feature_norm: str = "none") -> dict:
     """Assemble the graph dict of docs/FORMATS.md (without ``provenance``).
 
     Parameters
@@ -242,7 +249,8 @@ def build_graph(blocks: Iterable[hicio.CisBlock], features: np.ndarray, feature_
     ei = np.stack([np.concatenate([src, dst]), np.concatenate([dst, src])])
     order = np.argsort(ei[0] * offset + ei[1])
     mask = np.concatenate(masks)
-    x = node_features(np.asarray(features, dtype=float), mask, feature_names, allow_constant=allow_constant)
+    x = node_features(np.asarray(features, dtype=float), mask, feature_names, allow_constant=allow_constant,
+                      norm=feature_norm)
     return {
         "format": common.GRAPH_FORMAT, "format_version": common.FORMAT_VERSION,
         "x": torch.as_tensor(x, dtype=torch.float32),
@@ -264,10 +272,20 @@ def build_parser() -> common.ArgumentParser:
     p = common.ArgumentParser(prog="build_graph.py", description=__doc__.split("\n\n")[0])
     hicio.add_cooler_args(p)
     g = p.add_argument_group("graph")
-    g.add_argument("--bigwigs", nargs="+", required=True, metavar="BW",
-                   help="bigWig tracks, one node feature each")
+    g.add_argument("--bigwigs", nargs="+", default=[], metavar="BW",
+                   help="bigWig tracks, one node feature each: ChIP-seq marks, or annotation tracks "
+                        "(GC content, TSS density) when there is no ChIP")
     g.add_argument("--feature-names", "--feature_names", dest="feature_names", nargs="+",
-                   metavar="NAME", help="names for the features [file stem without '<cell>_']")
+                   metavar="NAME", help="names for the bigWig features, e.g. the marks (one per --bigwigs) "
+                                        "[file stem without '<cell>_']")
+    g.add_argument("--structural", nargs="+", default=[], choices=features.STRUCTURAL, metavar="FEAT",
+                   help="features computed from the map itself, after the bigWigs': coverage (log1p raw "
+                        "cis contacts), E1 E2 E3 (compartment eigenvectors per arm); "
+                        f"choose from {', '.join(features.STRUCTURAL)}")
+    g.add_argument("--feature-norm", "--feature_norm", dest="feature_norm", choices=features.NORMS,
+                   default="none", help="per-cell normalisation of every feature over the usable bins: "
+                                        "zscore, rank (0..1), quantile (normal scores); rank/quantile make "
+                                        "cells with differently scaled tracks comparable")
     g.add_argument("--max-dist", "--max_dist", dest="max_dist", type=hicio.positive_int,
                    default=5_000_000, metavar="BP", help="longest contact kept as an edge")
     g.add_argument("--edge-rule", "--edge_rule", dest="edge_rule", choices=EDGE_RULES,
@@ -300,17 +318,24 @@ def build_parser() -> common.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
+    if not args.bigwigs and not args.structural:
+        raise DataError("no node features: pass --bigwigs (marks, or GC/TSS density tracks) "
+                        "and/or --structural coverage E1 E2 E3")
     if args.feature_names and len(args.feature_names) != len(args.bigwigs):
         raise DataError(f"{len(args.feature_names)} --feature-names for {len(args.bigwigs)} --bigwigs; "
                         "give one name per bigWig")
-    names = args.feature_names or feature_names_from_paths(args.bigwigs)
+    names = list(args.feature_names or feature_names_from_paths(args.bigwigs))
+    if len(set(names) | set(args.structural)) != len(names) + len(args.structural):
+        raise DataError(f"feature names repeat ({', '.join([*names, *args.structural])}); "
+                        "give distinct --feature-names")
     hicio.check_bigwigs(args.bigwigs)
     clr, chroms, weight_name = hicio.open_hic(args)
     out = Path(args.out)
     common.ensure_writable_dir(out.parent)
     all_mode = hicio.wants_all(args.chrom)
-    tracks = hicio.read_tracks(args.bigwigs, hicio.bin_table(clr, chroms), allow_missing=all_mode,
-                               chromsizes={c: int(n) for c, n in clr.chromsizes.items()})
+    tracks, names = features.read_node_inputs(clr, chroms, bigwigs=args.bigwigs, names=names,
+                                              structural=args.structural, weight_name=weight_name,
+                                              all_mode=all_mode)
     blocks = (hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
               for c in tqdm(chroms, desc="contacts", unit="chrom",
                             disable=common.progress_disabled() or len(chroms) < 2))
@@ -325,7 +350,7 @@ def _run(args: argparse.Namespace) -> None:
              if args.trans else None)
     graph = build_graph(blocks, tracks, names, max_dist=args.max_dist, min_contacts=args.min_contacts,
                         edge_transform=args.edge_transform, trans=trans,
-                        allow_constant=args.allow_constant_features, **rule)
+                        allow_constant=args.allow_constant_features, feature_norm=args.feature_norm, **rule)
     graph["provenance"] = common.provenance(args, inputs=[args.mcool, *args.bigwigs],
                                             cooler=hicio.cooler_uri(clr), chroms=chroms)
     common.save_pt(out, graph)

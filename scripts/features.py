@@ -1,0 +1,113 @@
+"""Node features beyond ChIP-seq: structural features from the map, and per-cell normalisation.
+
+* :func:`structural_features` -- per-bin features computed from the contacts
+  alone, so a user with only Hi-C still gets an embedding: ``coverage`` (log1p of
+  raw cis contacts) and ``E1``/``E2``/``E3`` (the compartment eigenvectors of
+  :func:`compute_compartments.call_compartments`, per arm, oriented by coverage:
+  their sign carries no biology, only their pattern). Annotation tracks (GC
+  content, TSS density) need no code here: any bigWig is a feature already.
+* :func:`normalise` -- per-cell normalisation of every feature column over the
+  usable bins (``--feature-norm``): ``zscore``; ``rank`` (0..1, ties averaged);
+  ``quantile`` (ranks mapped to standard-normal quantiles). Ranks make cells
+  comparable whose tracks are on different scales -- e.g. the real IMR90 marks,
+  discretised by their source to integer levels 0-19, against GM12878's
+  continuous signal. Masked bins are 0 in every case.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+import hicio
+from common import DataError
+
+STRUCTURAL = ("coverage", "E1", "E2", "E3")
+NORMS = ("none", "zscore", "rank", "quantile")
+
+
+def structural_features(block: hicio.CisBlock, names: Sequence[str], *,
+                        centromere: tuple[int, int] | None = None, **solve) -> np.ndarray:
+    """``[n_bins, len(names)]`` structural features of one chromosome (NaN where masked).
+
+    Parameters
+    ----------
+    block
+        The chromosome's contacts.
+    names
+        Any of :data:`STRUCTURAL`.
+    centromere
+        Split E1-E3 at it (per arm), as ``compute_compartments`` does.
+    solve
+        Passed to :func:`compute_compartments.call_compartments` (``method``, ...).
+    """
+    import compute_compartments as cc
+
+    bad = [n for n in names if n not in STRUCTURAL]
+    if bad:
+        raise DataError(f"unknown structural feature(s) {', '.join(bad)}; choose from {', '.join(STRUCTURAL)}")
+    cols = {}
+    if "coverage" in names:
+        cols["coverage"] = np.where(block.mask, np.log1p(block.coverage), np.nan)
+    eigs = [n for n in names if n.startswith("E")]
+    if eigs:
+        table, _ = cc.call_compartments(block, None, regions=cc.arm_regions(block.chrom, block.start,
+                                                                               centromere=centromere),
+                                        n_eigs=max(int(n[1:]) for n in eigs), **solve)
+        for n in eigs:
+            cols[n] = table[n].to_numpy()
+    return np.column_stack([cols[n] for n in names]) if names else np.zeros((block.n, 0))
+
+
+def normalise(x: np.ndarray, mask: np.ndarray, *, method: str = "none") -> np.ndarray:
+    """Per-column normalisation over the usable bins with a value; others become NaN (-> 0 later).
+
+    ``none`` returns ``x`` unchanged. A constant column stays constant (0) under
+    ``zscore`` and is left to :func:`build_graph.node_features` to report.
+    """
+    if method not in NORMS:
+        raise DataError(f"unknown feature normalisation {method!r}; choose from {', '.join(NORMS)}")
+    x = np.asarray(x, dtype=float)
+    if method == "none":
+        return x
+    from scipy.stats import norm, rankdata
+
+    out = np.full_like(x, np.nan)
+    for k in range(x.shape[1]):
+        ok = mask & np.isfinite(x[:, k])
+        v = x[ok, k]
+        if not len(v):
+            continue
+        if method == "zscore":
+            sd = v.std()
+            out[ok, k] = (v - v.mean()) / sd if sd > 0 else 0.0
+        else:
+            r = rankdata(v, method="average")
+            out[ok, k] = (r - 1) / max(len(v) - 1, 1) if method == "rank" else norm.ppf((r - 0.5) / len(v))
+    return out
+
+
+def centromeres_for(clr, chroms: Sequence[str]) -> Mapping[str, tuple[int, int] | None]:
+    """Centromeres of ``chroms`` when the assembly is recognised (hg38/hg19), else ``None`` each."""
+    import compute_compartments as cc
+
+    return cc.chrom_centromeres({c: int(n) for c, n in clr.chromsizes.items()}, chroms, assembly="auto")
+
+
+def read_node_inputs(clr, chroms: Sequence[str], *, bigwigs: Sequence[str], names: Sequence[str],
+                     structural: Sequence[str], weight_name: str | None,
+                     all_mode: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Feature columns over every bin of ``chroms``: the bigWigs', then the structural ones.
+
+    Returns the ``[n_bins, F]`` matrix (NaN where unknown) and the ``F`` names.
+    """
+    bins = hicio.bin_table(clr, chroms)
+    sizes = {c: int(n) for c, n in clr.chromsizes.items()}
+    parts = [hicio.read_tracks(bigwigs, bins, allow_missing=all_mode, chromsizes=sizes)] if bigwigs else []
+    if structural:
+        cens = centromeres_for(clr, chroms) if any(n.startswith("E") for n in structural) else {}
+        parts.append(np.vstack([
+            structural_features(hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode),
+                                structural, centromere=cens.get(c)) for c in chroms]))
+    return np.hstack(parts), [*names, *structural]
