@@ -298,6 +298,36 @@ def _run(args: argparse.Namespace) -> None:
     log.info("wrote %s (+ .bed .bw .png .json)", paths["csv"])
 
 
+def report_markdown(subs: dict[str, dict], insul: dict[str, dict]) -> str:
+    """The run report's section: per cell, the states, the step against its best baselines
+    (when a reference was given) and the insulation summary."""
+    parts = []
+    for cell, s in subs.items():
+        sizes = ", ".join(f"{k} {v}" for k, v in s.get("n_bins", {}).items())
+        parts.append(f"**{cell}**: k = {s['k']}"
+                     + (f" (chosen by {s['k_choice']['criterion']})" if s.get("k_choice") else "")
+                     + f"; {s.get('features', '')}; bins per state: {sizes}.")
+        sc_ = s.get("scores") or {}
+        if sc_.get("method") and sc_.get("baselines"):
+            rows = [["step", common.fmt_num(sc_["method"].get("ari")), common.fmt_num(sc_["method"].get("accuracy"))]]
+            rows += [[name, common.fmt_num(v.get("ari")), common.fmt_num(v.get("accuracy"))]
+                     for name, v in sorted(sc_["baselines"].items(), key=lambda kv: -(kv[1].get("ari") or -1))]
+            from compare_embeddings import md_table
+
+            parts.append(f"Against {s.get('reference')}:\n\n" + md_table(["calls (k-state)", "ARI", "matched accuracy"], rows))
+        elif not s.get("reference"):
+            parts.append("No reference labels (no --truth): ARI not computed.")
+    for cell, i in insul.items():
+        n_b = sum(c["n_boundaries"] for c in i.get("chromosomes", []))
+        line = f"**{cell}** insulation: window {i['window_bp']:,} bp, {n_b} boundaries"
+        br = (i.get("evaluation") or {}).get("boundary_recovery")
+        if br:
+            line += (f"; planted TAD borders (±1 bin): precision {common.fmt_num(br['insulation']['precision'])}, "
+                     f"recall {common.fmt_num(br['insulation']['recall'])}")
+        parts.append(line + ".")
+    return "\n\n".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return common.run_cli(_run, args)

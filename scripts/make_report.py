@@ -41,7 +41,9 @@ SHOWN = {k for _, *keys in TRAINING_ROWS for k in keys} | {"best_epoch", "epochs
 STAGES = {"metrics": "train_vgae.py (pipeline stage 'train')",
           "silhouette": "visualize_embeddings.py (pipeline stage 'visualize')",
           "summary": "compare_embeddings.py (pipeline stage 'compare')",
-          "qc": "compute_compartments.py (pipeline stage 'compartments')"}
+          "qc": "compute_compartments.py (pipeline stage 'compartments')",
+          "subcompartments": "call_subcompartments.py (pipeline stage 'subcompartments')",
+          "insulation": "compute_insulation.py (pipeline stage 'insulation')"}
 SIL_COLUMNS = {"embedding": "VGAE embedding", "features": "Raw node features",
                "E1_E3": "E1–E3", "E1": "E1 alone"}
 
@@ -110,6 +112,14 @@ def collect(results: str | Path, labels: list[str], chrom_tag: str, *,
         if qc is not None:
             run["qc"][lab] = qc
             paths[f"qc_{lab}"] = p
+    run["subcompartments"], run["insulation"] = {}, {}  # optional stages
+    for lab in labels:
+        for kind, name in (("subcompartments", f"subcompartments_{chrom_tag}.json"),
+                           ("insulation", f"insulation_{chrom_tag}.json")):
+            found = _read_json(res / lab / name, kind, required=False)
+            if found is not None:
+                run[kind][lab] = found
+                paths[f"{kind}_{lab}"] = res / lab / name
     run.update(paths=paths, labels=labels, chrom_tag=chrom_tag, figures=fig, results=res)
     return run
 
@@ -181,6 +191,14 @@ def render(run: dict, *, out_dir: Path) -> str:
     elif "truth" not in s:
         parts.append("Switch calls vs planted switches: not available (no --truth; real data).")
     parts.append(_figure(run, out_dir, f"{tag}_delta.png", "Per-bin cosine distance"))
+
+    if run.get("subcompartments") or run.get("insulation"):
+        from call_subcompartments import report_markdown
+
+        parts += ["## Subcompartments and TAD boundaries",
+                  report_markdown(run["subcompartments"], run["insulation"])]
+        parts += [_figure(run, out_dir, f"{lab}/subcompartments_{tag}.png", f"Subcompartments of {lab}")
+                  for lab in run["subcompartments"]]
 
     parts += ["## Files read", "\n".join(f"- `{Path(os.path.relpath(p, out_dir)).as_posix()}`"
                                          for p in run["paths"].values())]

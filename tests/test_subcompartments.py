@@ -150,6 +150,8 @@ def test_step_end_to_end_keeps_n_bins_and_writes_everything(toy_files, tmp_path)
     assert scores["method"]["ari"] > 0.7
     assert "kmeans: marks" in scores["baselines"] and "HMM: Â^2X marks (no training)" in scores["baselines"]
     assert scores["best_baseline"] in scores["baselines"]
+    md = cs.report_markdown({"toy": summary}, {})
+    assert "| step |" in md and f"{scores['method']['ari']:.3f}" in md and "kmeans: marks" in md
     # same seed, same calls
     first = out.read_bytes()
     assert call_main(cs.main, *args).returncode == 0

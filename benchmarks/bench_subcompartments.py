@@ -1,0 +1,249 @@
+"""Subcompartments and TAD insulation: the step against its baselines, on simulations and real chr21.
+
+    python benchmarks/bench_subcompartments.py                       # seeds 0 1 2 + hard preset + real
+    python benchmarks/bench_subcompartments.py --seeds 0 --no-hard   # quicker
+
+For every simulator seed (default data) and the hard preset: ``run_pipeline.sh --to
+subcompartments`` in ``benchmarks/_work/subcomp/<name>`` (the pipeline's own stages), then
+the ARI / matched accuracy of the step and of every baseline against the planted states
+(from the stage's JSON), and the insulation evaluation (``compute_insulation.py --emb --graph
+--truth``: Spearman of insulation with the latent and feature gradients, boundary recovery
+±1 bin). On the real folder 11 (Rao 2014 chr21 at 40 kb): the pipeline with six marks, the
+step scored against Rao's GM12878 labels (50 kb rows rebinned by overlap) and against
+SNIPER's IMR90 *predictions*. Prints Markdown and writes it to ``_work/subcomp/SUBCOMPARTMENTS.md``
+with every raw number in ``results.json`` there. Simulations whose ``truth.tsv`` has no
+``subcompartment_<cell>`` column (the older simulator) are reported as skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchlib import BENCH, REAL, ROOT, log, script  # first: sys.path
+
+import common  # noqa: E402
+from compare_embeddings import md_table  # noqa: E402
+
+REAL11 = "11_GM12878_IMR90_chr21_40kb_hg19_Rao2014"
+REAL_MARKS = ("H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3", "H3K4me1")
+SIM_MARKS = ("CTCF", "H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3")
+CELLS = ("GM12878", "IMR90")
+WORK = BENCH / "_work" / "subcomp"
+
+
+def pipeline(out: Path, *args: str, log_name: str) -> None:
+    """``run_pipeline.sh`` with ``out``/{raw,processed,results} unless told otherwise."""
+    cmd = ["bash", str(ROOT / "run_pipeline.sh"), "--processed", str(out / "processed"),
+           "--results", str(out / "results"), *args]
+    log.info("%s", " ".join(cmd))
+    with open(out / log_name, "w") as fh:
+        rc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT).returncode
+    if rc:
+        raise RuntimeError(f"pipeline failed ({rc}); see {out / log_name}")
+
+
+def has_subcompartments(truth: Path) -> bool:
+    return truth.is_file() and "subcompartment_" in truth.read_text().split("\n", 1)[0]
+
+
+def run_sim(name: str, sim_args: list[str], *, res: int) -> dict:
+    """One simulated dataset through the pipeline; the stage JSONs and the insulation evaluation."""
+    out = WORK / name
+    out.mkdir(parents=True, exist_ok=True)
+    raw = out / "raw"
+    pipeline(out, "--raw", str(raw), "--res", str(res), "--marks", *SIM_MARKS, "--sim-args", " ".join(sim_args),
+             "--to", "encode", log_name="pipeline.log")
+    truth = raw / "truth.tsv"
+    if not has_subcompartments(truth):
+        return {"skipped": f"{truth} has no subcompartment_<cell> column (older simulator)"}
+    pipeline(out, "--raw", str(raw), "--res", str(res), "--marks", *SIM_MARKS, "--sim-args", " ".join(sim_args),
+             "--only", "subcompartments", log_name="subcompartments.log")
+    rec = {}
+    for cell in CELLS:
+        rec[cell] = json.loads((out / "results" / cell / "subcompartments_chr21.json").read_text())
+        rec[cell]["insulation"] = insulation_eval(out, cell, raw=raw, res=res, truth=truth)
+    return rec
+
+
+def insulation_eval(out: Path, cell: str, *, raw: Path, res: int, truth: Path | None) -> dict:
+    dst = out / "insulation" / f"{cell}.bedGraph"
+    cmd = script("compute_insulation", "--mcool", raw / f"{cell}.mcool", "--res", res, "--chrom", "chr21",
+                 "--emb", out / "results" / cell / "emb.npy", "--graph", out / "processed" / f"{cell}_chr21.pt",
+                 "--out", dst, "-q", *(["--truth", truth] if truth else []))
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return json.loads(dst.with_suffix(".json").read_text())
+
+
+def run_real(real: Path) -> dict:
+    """Pipeline on folder 11, then the step scored against Rao (GM12878) and SNIPER (IMR90)."""
+    d = real / REAL11
+    out = WORK / "real"
+    out.mkdir(parents=True, exist_ok=True)
+    pipeline(out, "--raw", str(d), "--res", "40000", "--chrom", "chr21", "--marks", *REAL_MARKS,
+             "--to", "encode", log_name="pipeline.log")
+    refs = {"GM12878": (d / "GM12878_Rao2014_subcompartments_hg19.bed", "Rao 2014 (truth)"),
+            "IMR90": (d / "IMR90_SNIPER_predicted_subcompartments_hg19.bed", "SNIPER prediction (not truth)")}
+    rec = {}
+    for cell, (bed, what) in refs.items():
+        res_dir = out / "results" / cell
+        dst = out / "scored" / cell / "subcompartments_chr21.csv"
+        cmd = script("call_subcompartments", "--emb", res_dir / "emb.npy",
+                     "--graph", out / "processed" / f"{cell}_chr21.pt",
+                     "--compartments", res_dir / "compartments_chr21.csv", "--mcool", d / f"{cell}.mcool",
+                     "--res", 40000, "--truth", bed, "--truth-name", what, "--out", dst, "-q")
+        subprocess.run(cmd, check=True, cwd=ROOT)
+        rec[cell] = json.loads(dst.with_suffix(".json").read_text())
+        rec[cell]["insulation"] = insulation_eval(out, cell, raw=d, res=40000, truth=None)
+    return rec
+
+
+# ----------------------------------------------------------------------------
+# tables
+# ----------------------------------------------------------------------------
+def _ms(v: list[float]) -> str:
+    v = [x for x in v if x is not None]
+    if not v:
+        return "n/a"
+    return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
+
+
+def score_table(runs: dict[str, dict], cell: str, metric: str = "ari") -> tuple[list[str], list[list]]:
+    """Rows: the method and each baseline; columns: each run, then mean ± sd."""
+    names = list(runs)
+    methods = ["method"] + list(next(iter(runs.values()))[cell]["scores"]["baselines"])
+    rows = []
+    for m in methods:
+        vals = []
+        for n in names:
+            s = runs[n][cell]["scores"]
+            v = s["method"] if m == "method" else s["baselines"].get(m, {})
+            vals.append(v.get(metric))
+        label = f"**step: {runs[names[0]][cell]['features']}**" if m == "method" else m
+        rows.append([label, *(common.fmt_num(v) for v in vals), _ms(vals)])
+    return ["method", *names, "mean ± sd"], rows
+
+
+def margin_rows(runs: dict[str, dict]) -> list[list]:
+    out = []
+    for n, r in runs.items():
+        for cell in CELLS:
+            s = r[cell]["scores"]
+            best = s["best_baseline"]
+            out.append([n, cell, common.fmt_num(s["method"]["ari"]), best,
+                        common.fmt_num(s["baselines"][best]["ari"]), common.fmt_num(s.get("ari_minus_best_baseline"),
+                                                                                      "+.3f")])
+    return out
+
+
+def insulation_rows(runs: dict[str, dict]) -> list[list]:
+    rows = []
+    for n, r in runs.items():
+        for cell in CELLS:
+            ev = r[cell]["insulation"].get("evaluation", {})
+            sp = ev.get("spearman_insulation_vs_gradient", {})
+            br = ev.get("boundary_recovery", {})
+
+            def f1(key: str) -> str:
+                v = br.get(key)
+                return "n/a" if not v else f"{common.fmt_num(v['f1'])} (P {common.fmt_num(v['precision'])}, R {common.fmt_num(v['recall'])})"
+
+            rows.append([n, cell, common.fmt_num(sp.get("latent", {}).get("rho")),
+                         common.fmt_num(sp.get("feature", {}).get("rho")), f1("insulation"),
+                         f1("top latent-gradient peaks"), f1("top feature-gradient peaks")])
+    return rows
+
+
+def markdown(sims: dict, hard: dict | None, real: dict | None, skipped: list[str]) -> str:
+    md = ["# Subcompartments and TAD boundaries", "",
+          "Written by `python benchmarks/bench_subcompartments.py` (ARI against the reference; k = 5 for "
+          "every row; baselines computed by the step itself on the same bins)."]
+    for title, runs in (("Default simulated data (one column per simulator seed)", sims),
+                        ("Hard preset", hard or {})):
+        if not runs:
+            continue
+        for cell in CELLS:
+            md += ["", f"## {title}: {cell}, ARI vs planted states", ""]
+            h, rows = score_table(runs, cell)
+            md.append(md_table(h, rows))
+            md += ["", f"Matched accuracy ({cell}):", ""]
+            h, rows = score_table(runs, cell, "accuracy")
+            md.append(md_table(h, rows))
+        md += ["", f"### {title}: step minus the best baseline", ""]
+        md.append(md_table(["run", "cell", "step ARI", "best baseline", "its ARI", "margin"], margin_rows(runs)))
+        md += ["", f"### {title}: insulation", "",
+               "Spearman ρ of insulation with the gradients (negative = low insulation where the "
+               "representation changes); boundary F1 (±1 bin) of insulation boundaries and of the same number "
+               "of top gradient peaks, against the planted TAD borders.", ""]
+        md.append(md_table(["run", "cell", "ρ latent", "ρ feature", "insulation F1", "latent-peak F1",
+                            "feature-peak F1"], insulation_rows(runs)))
+    if real:
+        md += ["", "## Real chr21 (Rao 2014, 40 kb, six marks)", "",
+               "GM12878 against Rao 2014's labels (truth, from inter-chromosomal contacts at 100 kb); IMR90 "
+               "against SNIPER's **predicted** labels (not truth).", ""]
+        runs = {"real": real}
+        rows = []
+        for cell in CELLS:
+            h, r = score_table(runs, cell)
+            rows += [[cell, real[cell]["reference"], *x[:2]] for x in r]
+        md.append(md_table(["cell", "reference", "method", "ARI"], rows))
+        md += ["", md_table(["run", "cell", "step ARI", "best baseline", "its ARI", "margin"], margin_rows(runs))]
+        md += ["", "Mark enrichment per state (mean z-score of each mark), GM12878:", ""]
+        enr = real["GM12878"]["mark_enrichment"]
+        marks = list(next(iter(enr.values())))
+        md.append(md_table(["state", "bins", *marks], [[s, real["GM12878"]["n_bins"][s],
+                                                        *(f"{enr[s][m]:+.2f}" for m in marks)] for s in enr]))
+        md += ["", "Insulation on the real maps (no planted borders):", ""]
+        md.append(md_table(["run", "cell", "ρ latent", "ρ feature", "insulation F1", "latent-peak F1",
+                            "feature-peak F1"], insulation_rows(runs)))
+    for s in skipped:
+        md += ["", f"Skipped: {s}"]
+    return "\n".join(md) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--hard-args", default="--difficulty hard", help="simulate_data flags of the hard preset")
+    p.add_argument("--no-hard", action="store_true")
+    p.add_argument("--no-real", action="store_true")
+    p.add_argument("--no-sim", action="store_true")
+    p.add_argument("--res", type=int, default=25000)
+    args = p.parse_args(argv)
+    common.setup_logging()
+    WORK.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+    sims: dict = {}
+    hard = None
+    if not args.no_sim:
+        for seed in args.seeds:
+            r = run_sim(f"seed{seed}", ["--seed", str(seed)], res=args.res)
+            if "skipped" in r:
+                skipped.append(f"seed {seed}: {r['skipped']}")
+            else:
+                sims[f"seed {seed}"] = r
+        if not args.no_hard:
+            r = run_sim("hard", [*args.hard_args.split(), "--seed", "0"], res=args.res)
+            if "skipped" in r:
+                skipped.append(f"hard: {r['skipped']}")
+            else:
+                hard = {"hard seed 0": r}
+    real = None
+    if not args.no_real:
+        if (REAL / REAL11).is_dir():
+            real = run_real(REAL)
+        else:
+            skipped.append(f"real: {REAL / REAL11} is absent")
+    text = markdown(sims, hard, real, skipped)
+    (WORK / "SUBCOMPARTMENTS.md").write_text(text)
+    common.write_json(WORK / "results.json", {"sims": sims, "hard": hard, "real": real, "skipped": skipped})
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
