@@ -1,0 +1,227 @@
+"""differential.py: per-bin test against pseudo-replicates, calibration, calls, regions, attribution."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import attribution
+import common
+import compare_embeddings
+import compute_compartments
+import differential as D
+import encode_graph
+import model as vgae
+import thin
+from conftest import assert_clean_error, call_main
+
+CELLS = ("GM12878", "IMR90")
+
+
+# ----------------------------------------------------------------------------
+# unit tests of the statistics
+# ----------------------------------------------------------------------------
+def test_between_and_within_are_exchangeable_under_no_difference():
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(4, 3, 4000, 8))  # 4 iid halves, 3 splits
+    b, w = D.replicate_statistics(*h, kind="cosine")
+    assert b.shape == w.shape == (4000,)
+    assert abs(np.median(b) - np.median(w)) < 0.02
+    b, w = D.replicate_statistics(*h[:, :, :, 0], kind="signed")
+    assert abs(np.std(b) - np.std(w)) < 0.03 * np.std(w)
+    # a real difference moves only the between-cell statistic
+    h2 = h.copy()
+    h2[2:, :, :, 0] += 3.0
+    b2, w2 = D.replicate_statistics(*h2[:, :, :, 0], kind="signed")
+    np.testing.assert_allclose(w2, w)
+    assert np.mean(b2) == pytest.approx(-3.0, abs=0.05)
+
+
+def test_coverage_matched_p_values_are_uniform_where_noise_depends_on_coverage():
+    rng = np.random.default_rng(1)
+    n = 3000
+    cov = rng.lognormal(5, 1, n)
+    sd = 1 / np.sqrt(cov)
+    between, within = rng.normal(0, sd), rng.normal(0, sd)
+    ok = np.ones(n, bool)
+    t = D.test_bins(between, within, cov, ok, two_sided=True)
+    low = cov < np.median(cov)
+    for sel in (low, ~low):  # calibrated in low- and in high-coverage bins, not only overall
+        assert 0.03 <= (t["p"][sel] <= 0.05).mean() <= 0.07
+    # without the coverage scaling the low-coverage bins would be called far too often
+    raw = D.empirical_p(np.abs(between), np.abs(within), ok)
+    assert (raw[low] <= 0.05).mean() > 0.08
+
+
+def test_benjamini_hochberg_matches_the_definition():
+    p = np.array([0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, np.nan])
+    q = D.bh_q(p)
+    m = 8
+    ranked = np.minimum.accumulate((p[:m] * m / np.arange(1, m + 1))[::-1])[::-1]
+    np.testing.assert_allclose(q[:m], np.minimum(ranked, 1))
+    assert np.isnan(q[-1])
+
+
+def test_calls_and_regions():
+    bins = pd.DataFrame({"chrom": ["chr1"] * 6 + ["chr2"] * 4, "start": np.r_[0:6, 0:4] * 10,
+                         "end": np.r_[1:7, 1:5] * 10})
+    codes = np.array([1, 1, 1, 0, 0, 2, 2, 0, 0, 1], np.int8)
+    q_e1 = np.array([.01, .01, .01, .5, .5, .01, .5, .5, .5, .01])
+    q_emb = np.array([.5, .5, .5, .01, .01, .5, .5, .5, .01, .5])
+    calls = D.call_bins(codes, q_e1, q_emb, fdr=0.05)
+    assert calls.tolist() == [1, 1, 1, 3, 3, 2, 0, 0, 3, 1]
+    # min-run drops short switch runs; a run never crosses a chromosome
+    assert D.call_bins(codes, q_e1, q_emb, fdr=0.05, new_chrom=D.chrom_codes(bins)[1], min_run=2).tolist() == \
+        [1, 1, 1, 3, 3, 0, 0, 0, 3, 0]
+    reg = D.merge_regions(bins, calls, {"q_value": q_emb, "cosine": np.arange(10.0)})
+    assert reg[["chrom", "start", "end", "kind", "n_bins"]].values.tolist() == [
+        ["chr1", 0, 30, "B_to_A", 3], ["chr1", 30, 50, "changed", 2], ["chr1", 50, 60, "A_to_B", 1],
+        ["chr2", 20, 30, "changed", 1], ["chr2", 30, 40, "B_to_A", 1]]
+    assert reg["q_value"].tolist()[1] == 0.01 and reg["cosine"].tolist()[1] == 3.5
+    assert D.merge_regions(bins, np.zeros(10, np.int8), {"q_value": q_emb}).empty
+
+
+# ----------------------------------------------------------------------------
+# on simulated maps
+# ----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def kit(sim_small, tmp_path_factory):
+    """Graphs, full-depth compartments and a fixed (untrained) encoder for the small simulation."""
+    import build_graph
+
+    d = tmp_path_factory.mktemp("diff")
+    out = {"dir": d}
+    for c in CELLS:
+        bws = sorted(str(p) for p in sim_small.glob(f"{c}_*.bw"))
+        assert build_graph.main(["--mcool", str(sim_small / f"{c}.mcool"), "--chrom", "chr21", "--res", "25000",
+                                 "--bigwigs", *bws, "--out", str(d / f"{c}.pt"), "-q"]) == 0
+        assert compute_compartments.main(["--mcool", str(sim_small / f"{c}.mcool"), "--chrom", "chr21",
+                                          "--res", "25000", "--bigwig_orient", bws[0],
+                                          "--out", str(d / f"comp_{c}.csv"), "-q"]) == 0
+    g = common.load_graph(d / f"{CELLS[0]}.pt")
+    torch.manual_seed(0)
+    model = vgae.build_model({"in_channels": g["x"].shape[1], "hidden": 16, "latent": 8, "dropout": 0.0})
+    data = vgae.prepare_graph(g)
+    model.train()
+    model.encode(data)  # BatchNorm statistics of cell 1, as training would set them
+    model.eval()
+    common.save_pt(d / "model.pt", {"format": common.MODEL_FORMAT, "format_version": common.FORMAT_VERSION,
+                                    "state_dict": model.state_dict(), "hparams": model.hparams,
+                                    "feature_names": list(g["feature_names"])})
+    for c in CELLS:
+        gc = common.load_graph(d / f"{c}.pt")
+        vgae.save_embedding(str(d / f"emb_{c}.npy"), vgae.embed(model, vgae.prepare_graph(gc)), gc, {})
+    out["model"] = d / "model.pt"
+    return out
+
+
+def _cell(blocks, graph, model, e1):
+    return {"blocks": blocks, "graph": graph, "model": model, "bn": "frozen", "e1": e1, "replicate": None}
+
+
+def test_same_cell_against_itself_false_positive_rate_near_alpha(kit, sim_small):
+    """Two pseudo-replicates of one cell: every difference is technical, so p must be ~uniform."""
+    model, _ = encode_graph.load_model(str(kit["model"]))
+    g = common.load_graph(kit["dir"] / f"{CELLS[0]}.pt")
+    comp = pd.read_csv(kit["dir"] / f"comp_{CELLS[0]}.csv")
+    blocks = D.read_blocks(str(sim_small / f"{CELLS[0]}.mcool"), g["chroms"], res=25000)
+    fprs = {"embedding": [], "E1": []}
+    for seed in (11, 12):  # two independent halvings of the same map
+        rng = np.random.default_rng(seed)
+        half1, half2 = D.cell_halves(blocks, rng=rng)
+        cells = [_cell(h, g, model, comp["E1"].to_numpy()) for h in (half1, half2)]
+        reps = D.pseudo_replicates(cells, n_splits=1, seed=seed, centromeres={"chr21": None})
+        emb = [D.embed_graph(model, D.half_graph(h, g)) for h in (half1, half2)]
+        cov = np.minimum(*(np.concatenate([b.coverage for b in h]) for h in (half1, half2)))
+        usable = g["mask"].numpy() & np.isfinite(comp["E1"].to_numpy())
+        t = D.differential(reps, full_emb=emb, full_e1=[comp["E1"].to_numpy()] * 2,
+                           comp=[comp["compartment"].to_numpy(str)] * 2, coverage=cov, usable=usable,
+                           bins=common.bins_frame(g))
+        tested = t["tested"].to_numpy(bool)
+        assert tested.sum() > 250
+        fprs["embedding"].append((t.loc[tested, "p_value"] <= 0.05).mean())
+        fprs["E1"].append((t.loc[tested, "p_E1"] <= 0.05).mean())
+        # no bin survives the FDR when nothing differs (or almost none)
+        assert (t["q_value"] <= 0.05).mean() <= 0.02 and (t["q_E1"] <= 0.05).mean() <= 0.02
+    for k, v in fprs.items():
+        assert 0.01 <= np.mean(v) <= 0.10, (k, v)
+
+
+def test_attributions_add_up_to_the_change_from_the_marks(kit):
+    model, _ = encode_graph.load_model(str(kit["model"]))
+    g1, g2 = (common.load_graph(kit["dir"] / f"{c}.pt") for c in CELLS)
+    mu1 = np.load(kit["dir"] / f"emb_{CELLS[0]}.npy")
+    ok = np.flatnonzero(g2["mask"].numpy())
+    regions = [ok[:20], ok[100:130]]
+    attr = attribution.region_attributions(model, g2, x_base=g1["x"], mu_ref=mu1, regions=regions, n_steps=64)
+    assert attr.shape == (2, g2["x"].shape[1])
+    # completeness: the attributions sum to f(x2) - f(x1) on cell 2's contacts
+    data = vgae.prepare_graph(g2)
+    f = []
+    for x in (g1["x"], g2["x"]):
+        d = data.clone()
+        d.x = x.float()
+        mu = vgae.embed(model, d)
+        f.append([D.cosine_distance(mu[r], mu1[r]).mean() for r in regions])
+    change = np.subtract(f[1], f[0])
+    np.testing.assert_allclose(attr.sum(1), change, atol=0.02 * np.abs(change).max() + 1e-4)
+    assert attribution.top_marks(np.array([[0.1, 0.9], [-1.0, -1.0]]), ["CTCF", "H3K27me3"]) == \
+        ["H3K27me3", "contacts"]
+
+
+def _cli_args(kit, sim_small, prefix, **extra):
+    d = kit["dir"]
+    args = ["--model", kit["model"], "--prefix", prefix, "--n-splits", "1", "--ig-steps", "8", "-q"]
+    for k, c in enumerate(CELLS, 1):
+        args += [f"--mcool{k}", sim_small / f"{c}.mcool", f"--graph{k}", d / f"{c}.pt",
+                 f"--emb{k}", d / f"emb_{c}.npy", f"--comp{k}", d / f"comp_{c}.csv", f"--label{k}", c]
+    for k, v in extra.items():
+        args += [f"--{k.replace('_', '-')}", v]
+    return args
+
+
+def test_cli_writes_every_output_and_compare_uses_it(kit, sim_small, tmp_path):
+    prefix = tmp_path / "chr21"
+    r = call_main(D.main, *_cli_args(kit, sim_small, prefix, truth=sim_small / "truth.tsv"))
+    assert r.returncode == 0, r.stderr
+    out = D.output_paths(prefix)
+    for p in out.values():
+        assert p.is_file() and p.with_name(p.name + ".provenance.json").is_file(), p
+    t = pd.read_csv(out["differential.csv"])
+    assert {"p_value", "q_value", "p_E1", "q_E1", "call", "marks_delta"} <= set(t.columns)
+    assert t.loc[~t["tested"], "p_value"].isna().all()
+    s = json.loads(out["differential.json"].read_text())
+    assert s["truth"]["switch_calls"]["precision"] is None or s["truth"]["switch_calls"]["precision"] >= 0.8
+    reg = pd.read_csv(out["regions.tsv"], sep="\t")
+    if len(reg):
+        assert "top_marks" in reg and {f"attr_{m}" for m in ("CTCF", "H3K27me3")} <= set(reg.columns)
+    d = kit["dir"]
+    cmp_prefix = tmp_path / "cmp"
+    r = call_main(compare_embeddings.main, "--emb1", d / f"emb_{CELLS[0]}.npy", "--emb2", d / f"emb_{CELLS[1]}.npy",
+                  "--label1", CELLS[0], "--label2", CELLS[1], "--comp1", d / f"comp_{CELLS[0]}.csv",
+                  "--comp2", d / f"comp_{CELLS[1]}.csv", "--diff", out["differential.csv"],
+                  "--prefix", cmp_prefix, "--n-perm", "50", "-q")
+    assert r.returncode == 0, r.stderr
+    delta = pd.read_csv(f"{cmp_prefix}_delta.csv")
+    np.testing.assert_array_equal(delta["q_value"].to_numpy(), t["q_value"].to_numpy())
+    kept = delta["switch_kept"].to_numpy(bool)
+    assert (delta.loc[kept, "q_E1"] <= 0.05).all()
+    cs = json.loads(open(f"{cmp_prefix}_summary.json").read())
+    assert cs["distance"]["counted_over"] == "bins usable in both cells"
+    assert cs["distance"]["n_bins"] == int((t["usable"] & (delta[f"compartment_{CELLS[0]}"] != "N")
+                                            & (delta[f"compartment_{CELLS[1]}"] != "N")).sum())
+
+
+def test_cli_bad_input(kit, sim_small, tmp_path):
+    args = _cli_args(kit, sim_small, tmp_path / "x")
+    i = args.index("--mcool2")
+    other = tmp_path / "other.cool"
+    thin.thin_cooler(f"{sim_small / 'GM12878.mcool'}::resolutions/50000", other, fraction=0.5, seed=0)
+    bad = args[:i + 1] + [other] + args[i + 2:]
+    assert_clean_error(call_main(D.main, *bad), "resolution")
+    bad = args[:i + 1] + [tmp_path / "missing.mcool"] + args[i + 2:]
+    assert_clean_error(call_main(D.main, *bad), "not found")
+    assert not list(tmp_path.glob("x_*"))
