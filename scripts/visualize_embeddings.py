@@ -22,7 +22,9 @@ Outputs (``--prefix P``): ``P_<label>_compartment.png``, ``P_<label>_position.pn
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
+import os
 import re
 import sys
 import warnings
@@ -250,23 +252,98 @@ def silhouette_rows(cell: str, source: str, labels: np.ndarray, sets: dict[str, 
 # ----------------------------------------------------------------------------
 # UMAP and figures
 # ----------------------------------------------------------------------------
+#: numba's on-disk compile cache for umap's kernels (git-ignored; see :func:`import_umap`).
+NUMBA_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "numba"
+#: Layout epochs: umap's own default is 500 below 10,000 points and 200 above. The
+#: layout is as trustworthy after 200 on the default data (benchmarks/bench_umap.py).
+UMAP_EPOCHS = 200
+
+
+def import_umap():
+    """Import umap with numba's on-disk compile cache for every kernel it defines.
+
+    umap compiles its kernels in each new process (two at import, three more on the
+    first fit; tens of seconds on a loaded machine) because, unlike pynndescent, it
+    does not ask numba to cache them. While umap is imported, ``numba.njit`` is
+    wrapped to default ``cache=True``, and ``NUMBA_CACHE_DIR`` points to
+    ``.cache/numba`` in the project unless already set, so the second run loads the
+    compiled code instead of compiling it again. A function jitted twice (umap's serial and
+    parallel layout epoch) is cached only once: numba's cache key holds no compile flags.
+    The machine code is the same either way.
+    """
+    if "umap" in sys.modules:
+        return sys.modules["umap"]
+    try:
+        NUMBA_CACHE.mkdir(parents=True, exist_ok=True)
+        writable = os.access(NUMBA_CACHE, os.W_OK)
+    except OSError:
+        writable = False
+    if writable and not os.environ.get("NUMBA_CACHE_DIR"):
+        os.environ["NUMBA_CACHE_DIR"] = str(NUMBA_CACHE)
+    import numba
+
+    if writable and not numba.config.CACHE_DIR:  # numba imported before the variable was set
+        numba.config.CACHE_DIR = str(NUMBA_CACHE)
+    njit, seen = numba.njit, set()
+
+    def flags(fn, kwargs: dict) -> dict:  # a second jit of one function would share its cache key
+        kwargs = {"cache": fn not in seen, **kwargs}
+        seen.add(fn)
+        return kwargs
+
+    def cached_njit(*args, **kwargs):  # njit(fn, ...), @njit, @njit(...) and @njit("signature")
+        if args and inspect.isfunction(args[0]):
+            return njit(*args, **flags(args[0], kwargs))
+        return lambda fn: njit(*args, **flags(fn, kwargs))(fn)
+
+    numba.njit = cached_njit
+    try:
+        import umap
+    finally:
+        numba.njit = njit
+    return umap
+
+
+def cosine_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``k`` nearest neighbours of every row (itself first) by cosine distance.
+
+    scikit-learn's vectorised brute-force search, in chunks of bounded memory. umap's
+    own exact search below 4,096 points calls its cosine once per pair from Python
+    (~1.7 M calls on the default data, most of a fit), and above that it builds an
+    approximate NN-descent index.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(x)
+    dist, idx = nn.kneighbors(x)
+    return np.ascontiguousarray(idx), np.ascontiguousarray(dist, dtype=np.float32)
+
+
 def umap_embed(x: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1,
-               seed: int = 0) -> np.ndarray:
+               seed: int = 0, n_epochs: int = UMAP_EPOCHS) -> np.ndarray:
     """2-D UMAP of ``x`` with the cosine metric, a fixed ``random_state`` and a PCA start.
+
+    The exact cosine k-NN graph comes from :func:`cosine_knn` (given to umap as
+    ``precomputed_knn``); umap builds the fuzzy graph and optimises the layout for
+    ``n_epochs`` epochs.
 
     umap's default spectral start is not reproducible here (ARPACK gives a different
     layout from call to call with the same seed) and fails outright on a k-NN graph in
     separate pieces (genome-wide: one per chromosome); the PCA start is both.
     """
-    import umap
+    umap = import_umap()
 
+    x = np.asarray(x, dtype=np.float32)
     n_neighbors = int(min(n_neighbors, len(x) - 1))
+    knn = (*cosine_knn(x, n_neighbors), None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*")
         warnings.filterwarnings("ignore", message=".*disconnected.*")
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # no transform() needed
         reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
-                            random_state=seed, n_components=2, init="pca")
-        return reducer.fit_transform(np.asarray(x, dtype=np.float32))
+                            random_state=seed, n_components=2, init="pca", n_epochs=n_epochs,
+                            precomputed_knn=knn)
+        return reducer.fit_transform(x)
 
 
 def umap_rows(n: int, *, max_bins: int = 20000, seed: int = 0) -> np.ndarray:

@@ -1,7 +1,8 @@
 """visualize_embeddings.py: the seed's command end to end, silhouettes with baselines, bad input.
 
-UMAP (numba JIT, ~10 s per process) runs only in the module fixture; the other
-tests reuse its outputs, replace UMAP by a stand-in, or stop before UMAP.
+UMAP runs in the module fixture and in the determinism test (numba's compile is cached
+on disk, see visualize_embeddings.import_umap); the other tests reuse the fixture's
+outputs, replace UMAP by a stand-in, or stop before UMAP.
 """
 from __future__ import annotations
 
@@ -108,8 +109,7 @@ def test_truth_labels_map_any_resolution_and_chrom_naming():
 
 
 def test_umap_uses_cosine_and_a_fixed_random_state(monkeypatch):
-    import umap
-
+    umap = ve.import_umap()
     seen = {}
 
     class Fake:
@@ -120,8 +120,39 @@ def test_umap_uses_cosine_and_a_fixed_random_state(monkeypatch):
             return x[:, :2]
 
     monkeypatch.setattr(umap, "UMAP", Fake)  # the real fit is exercised by the fixture above
-    ve.umap_embed(np.ones((8, 3)), n_neighbors=15, seed=3)
+    x = np.random.default_rng(0).random((8, 3))
+    ve.umap_embed(x, n_neighbors=15, seed=3)
     assert seen["metric"] == "cosine" and seen["random_state"] == 3 and seen["n_neighbors"] == 7
+    assert seen["n_epochs"] == ve.UMAP_EPOCHS and seen["init"] == "pca"
+    idx, dist, index = seen["precomputed_knn"]  # umap's own per-pair search is not used
+    assert idx.shape == dist.shape == (8, 7) and index is None
+
+
+def test_cosine_knn_is_the_exact_cosine_neighbourhood():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    idx, dist = ve.cosine_knn(x, 6)
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    full = 1 - u @ u.T
+    assert (idx[:, 0] == np.arange(40)).all()  # each point first, as umap expects
+    np.testing.assert_allclose(dist, np.take_along_axis(full, idx, 1), atol=1e-5)
+    np.testing.assert_allclose(np.sort(dist, 1), np.sort(full, 1)[:, :6], atol=1e-5)
+
+
+def test_umap_kernels_are_compiled_into_the_on_disk_cache(visualized):
+    """umap's own kernels get numba's cache (the second process loads instead of compiling);
+    the parallel twin of the layout epoch, which would share its cache key, does not."""
+    import numba
+
+    umap = ve.import_umap()
+    layouts, umap_ = umap.layouts, umap.umap_
+    for d in (layouts._nb_optimize_layout_euclidean_single_epoch, umap_.smooth_knn_dist,
+              umap_.compute_membership_strengths, umap.utils.tau_rand_int):
+        assert type(d._cache).__name__ == "FunctionCache", d
+    assert type(layouts._nb_optimize_layout_euclidean_single_epoch_parallel._cache).__name__ == "NullCache"
+    assert numba.config.CACHE_DIR
+    # the fixture's subprocess fitted UMAPs: their compiled layout epoch is on disk
+    assert list(Path(numba.config.CACHE_DIR).glob("umap*/layouts._optimize_layout_euclidean_single_epoch*.nbi"))
 
 
 def test_single_cell_line_skips_joint_plot_with_a_warning(tmp_path, monkeypatch, capsys):
