@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn import GCNConv
+from torch_geometric.nn import GATConv, GCNConv, JumpingKnowledge, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 import common
@@ -43,6 +43,11 @@ log = logging.getLogger("chromatin_gnn.model")
 #: Same as torch_geometric's VGAE: keeps exp(log sigma) finite.
 MAX_LOGSTD = 10.0
 DECODERS = ("inner", "distance")
+#: ``gcn`` is the seed's encoder, kept exactly; the others are :class:`StackEncoder`\ s:
+#: ``sage``/``gat`` swap the layer type, ``jk`` (GCN layers), ``sage-jk`` and ``gat-jk`` read
+#: mu and log sigma from the concatenation of the normalised input and every layer's output
+#: (jumping knowledge), so the marks reach the embedding however smooth the last layer is.
+ENCODERS = ("gcn", "sage", "gat", "jk", "sage-jk", "gat-jk")
 #: Up to this many nodes the inner product goes through the dense Gram matrix ``z z^T``.
 GRAM_MAX_NODES = 4096
 
@@ -108,6 +113,7 @@ def prepare_graph(g: dict[str, Any], *, use_edge_weight: bool = True,
     ei, w, mask = data.edge_index, data.edge_weight, data.mask
     keep = (ei[0] != ei[1]) & mask[ei[0]] & mask[ei[1]]
     data.edge_index, data.edge_weight = ei[:, keep], w[keep]
+    data.edge_strength = w[keep].clone()  # the graph's own weight (log O/E), before any rescaling
     if use_edge_weight and data.edge_weight.numel():
         w = data.edge_weight
         if not torch.isfinite(w).all():
@@ -240,6 +246,53 @@ class Encoder(nn.Module):
         return self.conv_mu(h, adj), self.conv_logstd(h, adj).clamp(max=MAX_LOGSTD)
 
 
+def _layer_of(encoder: str) -> str:
+    """The message-passing layer type of an encoder name (``gcn``, ``sage`` or ``gat``)."""
+    return {"jk": "gcn"}.get(encoder, encoder.split("-")[0])
+
+
+class StackEncoder(Encoder):
+    """BatchNorm -> ``layers`` x (conv -> ReLU -> Dropout) -> Linear heads (mu, log sigma).
+
+    ``layer``: ``gcn`` (``GCNConv`` on :func:`gcn_adjacency`), ``sage`` (``SAGEConv``,
+    mean aggregation; edge weights unused) or ``gat`` (``GATConv``, one head, the edge
+    weight as a 1-d edge attribute); both take ``(edge_index, edge_weight)``. With ``jk``
+    the heads read ``JumpingKnowledge("cat")`` of the normalised input and every layer.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 64, latent: int = 32, *, dropout: float = 0.2,
+                 layer: str = "gcn", layers: int = 2, jk: bool = True) -> None:
+        nn.Module.__init__(self)
+        self.bn = nn.BatchNorm1d(in_channels, momentum=None)
+        self.layer = layer
+        dims = [in_channels] + [hidden] * layers
+        make = {"gcn": lambda a, b: _GCNConv(a, b), "sage": lambda a, b: SAGEConv(a, b),
+                "gat": lambda a, b: GATConv(a, b, heads=1, edge_dim=1, add_self_loops=True)}[layer]
+        self.convs = nn.ModuleList(make(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.drop = nn.Dropout(dropout)
+        self.jk = JumpingKnowledge("cat") if jk else None
+        width = sum(dims) if jk else hidden
+        self.lin_mu = nn.Linear(width, latent)
+        self.lin_logstd = nn.Linear(width, latent)
+
+    def _conv(self, conv: nn.Module, h: Tensor, adj: Any) -> Tensor:
+        if self.layer == "gcn":
+            return conv(h, adj)
+        ei, w = adj
+        if self.layer == "gat":
+            return conv(h, ei, edge_attr=None if w is None else w.view(-1, 1))
+        return conv(h, ei)
+
+    def forward(self, x: Tensor, adj: Any, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = self.normalise(x, mask)
+        hs = [h]
+        for conv in self.convs:
+            h = self.drop(F.relu(self._conv(conv, h, adj)))
+            hs.append(h)
+        out = self.jk(hs) if self.jk is not None else h
+        return self.lin_mu(out), self.lin_logstd(out).clamp(max=MAX_LOGSTD)
+
+
 class InnerProductDecoder(nn.Module):
     """``logit(i, j) = z_i . z_j`` (the seed's decoder)."""
 
@@ -284,21 +337,32 @@ class VGAE(nn.Module):
 
     def __init__(self, *, in_channels: int, hidden: int = 64, latent: int = 32,
                  dropout: float = 0.2, decoder: str = "inner", n_dist_buckets: int = 64,
-                 max_link_bins: int = 200, use_edge_weight: bool = True) -> None:
+                 max_link_bins: int = 200, use_edge_weight: bool = True, encoder: str = "gcn",
+                 layers: int = 2) -> None:
         super().__init__()
         if decoder not in DECODERS:
             raise common.DataError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
+        if encoder not in ENCODERS:
+            raise common.DataError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
         self.hparams = dict(in_channels=in_channels, hidden=hidden, latent=latent, dropout=dropout,
                             decoder=decoder, n_dist_buckets=n_dist_buckets,
-                            max_link_bins=max_link_bins, use_edge_weight=use_edge_weight)
+                            max_link_bins=max_link_bins, use_edge_weight=use_edge_weight,
+                            encoder=encoder, layers=layers)
         self.use_edge_weight = use_edge_weight
-        self.encoder = Encoder(in_channels, hidden, latent, dropout=dropout)
+        self.layer = _layer_of(encoder)
+        self.encoder = (Encoder(in_channels, hidden, latent, dropout=dropout) if encoder == "gcn" else
+                        StackEncoder(in_channels, hidden, latent, dropout=dropout, layer=self.layer,
+                                     layers=layers, jk=encoder.endswith("jk")))
         self.decoder = (DistanceDecoder(n_dist_buckets, max_link_bins) if decoder == "distance"
                         else InnerProductDecoder())
 
     def adjacency(self, edge_index: Tensor, edge_weight: Tensor | None, num_nodes: int) -> Tensor:
-        """The encoder's message-passing matrix for an edge set (weights dropped if not used)."""
-        return gcn_adjacency(edge_index, edge_weight if self.use_edge_weight else None, num_nodes)
+        """The encoder's message-passing input for an edge set (weights dropped if not used):
+        the normalised adjacency for GCN layers, ``(edge_index, edge_weight)`` for the others."""
+        w = edge_weight if self.use_edge_weight else None
+        if self.layer == "gcn":
+            return gcn_adjacency(edge_index, w, num_nodes)
+        return edge_index, w
 
     def encode(self, data: Data, adj: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(mu, log sigma)`` for every node; ``adj`` defaults to all of ``data``'s edges."""
@@ -310,18 +374,26 @@ class VGAE(nn.Module):
         """Logits for node pairs ``[2, P]``."""
         return self.decoder(z, pairs, data.pos, data.chrom_id)
 
-    def loss(self, data: Data, adj: Tensor, pos_pairs: Tensor,
-             neg_pairs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(total, reconstruction BCE, KL/N)`` for one training step.
+    def loss(self, data: Data, adj: Tensor, pos_pairs: Tensor, neg_pairs: Tensor, *,
+             strength: Tensor | None = None, strength_weight: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+        """``(total, reconstruction, KL/N)`` for one training step.
 
-        The KL term is the mean per-node KL over usable bins divided once more by
-        their number, as in torch_geometric's VGAE example that the seed followed.
+        Reconstruction is the BCE of links against non-links; with ``strength`` (one
+        standardised contact strength per positive pair, e.g. log O/E) it also holds
+        ``strength_weight`` x the mean squared error of ``z_i . z_j`` against it: a
+        weighted decoder whose inner product factorises contact strength, the way
+        E1..Ek factorise O/E. The KL term is the mean per-node KL over usable bins
+        divided once more by their number, as in torch_geometric's VGAE example that
+        the seed followed.
         """
         mu, logstd = self.encode(data, adj)
         z = mu + torch.randn_like(logstd) * logstd.exp() if self.training else mu
         logits = self.decode(z, torch.cat([pos_pairs, neg_pairs], 1), data)
         target = torch.cat([logits.new_ones(pos_pairs.size(1)), logits.new_zeros(neg_pairs.size(1))])
         recon = F.binary_cross_entropy_with_logits(logits, target)
+        if strength is not None:
+            dot = (z[pos_pairs[0]] * z[pos_pairs[1]]).sum(-1)
+            recon = recon + strength_weight * F.mse_loss(dot, strength)
         m = data.mask
         kl = -0.5 * (1 + 2 * logstd[m] - mu[m] ** 2 - logstd[m].exp() ** 2).sum(1).mean() / int(m.sum())
         return recon + kl, recon, kl
@@ -330,7 +402,7 @@ class VGAE(nn.Module):
 def build_model(hparams: dict[str, Any]) -> VGAE:
     """Rebuild the model a checkpoint's ``hparams`` describe (extra keys are ignored)."""
     keys = ("in_channels", "hidden", "latent", "dropout", "decoder", "n_dist_buckets",
-            "max_link_bins", "use_edge_weight")
+            "max_link_bins", "use_edge_weight", "encoder", "layers")
     return VGAE(**{k: hparams[k] for k in keys if k in hparams})
 
 

@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import RandomLinkSplit
 from tqdm.auto import tqdm
 
+import baselines
 import common
 import model as vgae
 
@@ -51,6 +52,14 @@ log = logging.getLogger("chromatin_gnn.train")
 #: distance decoder's test AUC is far above the inner product's (which cannot learn the
 #: distance decay from two features) and its embedding separates A/B compartments better.
 DEFAULT_DECODER = "distance"
+#: Training objectives (``--objective``), see :func:`train_vgae`.
+OBJECTIVES = ("bce", "matched", "strength")
+STOP_ON = ("matched-auc", "auc")
+DEFAULT_ENCODER = "jk"
+DEFAULT_OBJECTIVE = "strength"
+DEFAULT_STOP_ON = "matched-auc"
+#: ``--preset seed``: the seed's model and training, exactly.
+SEED_PRESET = dict(encoder="gcn", decoder="inner", objective="bce", stop_on="auc")
 
 
 # ----------------------------------------------------------------------------
@@ -68,6 +77,8 @@ def usable_subgraph(data: Data) -> tuple[Data, Tensor]:
     sub = Data(x=data.x[idx], edge_index=remap[data.edge_index], edge_weight=data.edge_weight,
                mask=torch.ones(idx.numel(), dtype=torch.bool), pos=data.pos[idx],
                chrom_id=data.chrom_id[idx], num_nodes=idx.numel())
+    if "edge_strength" in data:
+        sub.edge_strength = data.edge_strength
     return sub, idx
 
 
@@ -285,25 +296,63 @@ def evaluate(model: vgae.VGAE, sub: Data, adj: Tensor, split: Data) -> tuple[flo
     return link_scores(split.edge_label.cpu().numpy(), _pair_logits(model, sub, adj, split.edge_label_index))
 
 
-def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float = 0.2,
-               decoder: str = DEFAULT_DECODER, use_edge_weight: bool = True, lr: float = 0.01,
-               epochs: int = 300, patience: int = 20, val_frac: float = 0.1, test_frac: float = 0.1,
-               negatives: str = "auto", rng: np.random.Generator,
-               device: torch.device | str = "cpu") -> TrainResult:
-    """Train on ``data`` (from :func:`model.prepare_graph`) and evaluate on held-out links.
+def strength_targets(sub: Data, pairs: Tensor) -> Tensor | None:
+    """Standardised contact strength (the graph's edge weight, e.g. log O/E) of link ``pairs``.
 
-    Call :func:`common.seed_everything` first: the split, dropout and the
-    reparameterisation use torch's global generator; negatives use ``rng``.
-
-    Returns
-    -------
-    TrainResult
-        The model with its best (validation AUC) weights, in eval mode on ``device``;
-        the per-epoch history; and the metrics written to ``metrics.json``.
+    Looked up by :func:`pair_keys` among ``sub``'s links; ``None`` when ``sub`` carries
+    no ``edge_strength``. Standardised over the pairs, so the target's scale does not
+    depend on the edge transform.
     """
+    if "edge_strength" not in sub:
+        return None
+    n = sub.num_nodes
+    keys = pair_keys(sub.edge_index.cpu().numpy(), n)
+    order = np.argsort(keys, kind="stable")
+    want = pair_keys(pairs.cpu().numpy(), n)
+    at = order[np.searchsorted(keys[order], want).clip(max=keys.size - 1)]
+    v = sub.edge_strength.cpu().numpy()[at].astype(np.float64)
+    v = (v - v.mean()) / (v.std() or 1.0)
+    return torch.as_tensor(v, dtype=torch.float32, device=pairs.device)
+
+
+def matched_split(split: Data, *, sub: Data, link_keys: np.ndarray, rng: np.random.Generator) -> Data:
+    """``split`` with its negatives replaced by distance-matched non-links of its positives.
+
+    Positives without a matched non-link are kept (reported by the caller), so the
+    split's AUC is over every held-out link.
+    """
+    pairs, labels = split.edge_label_index.cpu().numpy(), split.edge_label.cpu().numpy()
+    positives = pairs[:, labels == 1]
+    _, neg = distance_matched_negatives(positives, pos=sub.pos.cpu().numpy(), chrom=sub.chrom_id.cpu().numpy(),
+                                        link_keys=link_keys, rng=rng)
+    out = split.clone()
+    out.edge_label_index = torch.as_tensor(np.concatenate([positives, neg], 1))
+    out.edge_label = torch.cat([torch.ones(positives.shape[1]), torch.zeros(neg.shape[1])])
+    return out
+
+
+@dataclass
+class _Task:
+    """One graph's share of training: its usable subgraph, splits and sampling state."""
+
+    data: Data
+    sub: Data
+    train: Data
+    val: Data
+    val_matched: Data
+    test: Data
+    train_keys: np.ndarray
+    link_keys: np.ndarray
+    neg_chrom: np.ndarray | None
+    negatives: str
+    strength: Tensor | None
+    adj: Any = None
+
+
+def _make_task(data: Data, *, val_frac: float, test_frac: float, negatives: str, objective: str,
+               rng: np.random.Generator) -> _Task:
+    """Split one graph's links and set up its negatives (see :func:`train_vgae`)."""
     check_trainable(data, val_frac=val_frac, test_frac=test_frac)
-    n_usable = int(data.mask.sum())
-    t0 = time.perf_counter()
     sub, _ = usable_subgraph(data)
     train, val, test = split_links(sub, val_frac=val_frac, test_frac=test_frac)
     train_keys = np.unique(pair_keys(train.edge_label_index.numpy(), sub.num_nodes))
@@ -314,62 +363,159 @@ def train_vgae(data: Data, *, hidden: int = 64, latent: int = 32, dropout: float
         log.info("negatives: cis only (a graph over several chromosomes without trans links)")
         val, test = (cis_negatives(d, n=sub.num_nodes, chrom=neg_chrom, link_keys=link_keys, rng=rng)
                      for d in (val, test))
-    pi, pj = train.edge_label_index
+    val_matched = matched_split(val, sub=sub, link_keys=link_keys, rng=rng)
+    strength = strength_targets(sub, train.edge_label_index) if objective == "strength" else None
+    if objective == "strength" and strength is None:
+        raise common.DataError("--objective strength needs edge weights; rebuild the graph with build_graph.py")
+    return _Task(data, sub, train, val, val_matched, test, train_keys, link_keys, neg_chrom, negatives, strength)
+
+
+def _max_link_bins(task: _Task) -> int:
+    sub, (pi, pj) = task.sub, task.train.edge_label_index
     cis = sub.chrom_id[pi] == sub.chrom_id[pj]
-    max_link_bins = int((sub.pos[pi] - sub.pos[pj]).abs()[cis].max()) if bool(cis.any()) else 1
-    sub, train, val, test = (d.to(device) for d in (sub, train, val, test))
-    model = vgae.VGAE(in_channels=sub.num_features, hidden=hidden, latent=latent, dropout=dropout,
-                      decoder=decoder, max_link_bins=max_link_bins,
-                      use_edge_weight=use_edge_weight).to(device)
-    pos_train = train.edge_label_index
-    if decoder == "distance":
-        neg = torch.from_numpy(sample_negatives(sub.num_nodes, 4 * pos_train.size(1), link_keys=train_keys,
-                                                rng=rng, chrom=neg_chrom)).to(device)
-        dec = model.decoder
-        dec.init_bias(dec.buckets(pos_train, sub.pos, sub.chrom_id), dec.buckets(neg, sub.pos, sub.chrom_id))
-    train_adj = model.adjacency(train.edge_index, train.edge_weight, sub.num_nodes)  # = val's
+    return int((sub.pos[pi] - sub.pos[pj]).abs()[cis].max()) if bool(cis.any()) else 1
+
+
+def _epoch_negatives(task: _Task, objective: str, rng: np.random.Generator) -> np.ndarray:
+    """Random non-links (one per training link), plus distance-matched ones unless ``bce``."""
+    sub, pos_train = task.sub, task.train.edge_label_index.cpu().numpy()
+    neg = sample_negatives(sub.num_nodes, pos_train.shape[1], link_keys=task.train_keys, rng=rng,
+                           chrom=task.neg_chrom)
+    if objective != "bce":
+        _, hard = distance_matched_negatives(pos_train, pos=sub.pos.cpu().numpy(),
+                                             chrom=sub.chrom_id.cpu().numpy(), link_keys=task.train_keys, rng=rng)
+        neg = np.concatenate([neg, hard], 1)
+    return neg
+
+
+def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 32, dropout: float = 0.2,
+               decoder: str = DEFAULT_DECODER, use_edge_weight: bool = True, lr: float = 0.01,
+               epochs: int = 300, patience: int = 20, val_frac: float = 0.1, test_frac: float = 0.1,
+               negatives: str = "auto", encoder: str = DEFAULT_ENCODER, layers: int = 2,
+               objective: str = DEFAULT_OBJECTIVE, strength_weight: float = 1.0,
+               stop_on: str = DEFAULT_STOP_ON, init: dict[str, Any] | None = None,
+               rng: np.random.Generator, device: torch.device | str = "cpu") -> TrainResult:
+    """Train on ``data`` (from :func:`model.prepare_graph`) and evaluate on held-out links.
+
+    Call :func:`common.seed_everything` first: the split, dropout and the
+    reparameterisation use torch's global generator; negatives use ``rng``.
+
+    ``data`` may be several graphs (cell lines with the same features): one encoder
+    and decoder are trained on all of them, each epoch's loss being the sum of the
+    graphs' losses and the early-stopping score their mean; ``metrics`` then describe
+    the first graph and hold every graph's under ``graphs``. ``init`` (a checkpoint's
+    ``state_dict`` of the same architecture) starts from trained weights (fine-tuning).
+
+    ``objective`` (see :data:`OBJECTIVES`): ``bce`` random non-links (the seed's);
+    ``matched`` random plus distance-matched non-links of the training links, so the
+    embedding must explain which contacts happen at a given distance; ``strength``
+    as ``matched`` plus the mean squared error of ``z_i . z_j`` against each training
+    link's standardised weight (log O/E). ``stop_on``: ``auc`` (validation AUC against
+    random non-links, the seed's, saturates at once) or ``matched-auc`` (against
+    distance-matched ones).
+
+    Returns
+    -------
+    TrainResult
+        The model with its best (``stop_on``) weights, in eval mode on ``device``;
+        the per-epoch history (of the first graph, plus the mean score); and the
+        metrics written to ``metrics.json``.
+    """
+    if objective not in OBJECTIVES:
+        raise common.DataError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if stop_on not in STOP_ON:
+        raise common.DataError(f"unknown --stop-on {stop_on!r}; choose one of {', '.join(STOP_ON)}")
+    graphs = [data] if isinstance(data, Data) else list(data)
+    t0 = time.perf_counter()
+    tasks = [_make_task(d, val_frac=val_frac, test_frac=test_frac, negatives=negatives, objective=objective,
+                        rng=rng) for d in graphs]
+    model = vgae.VGAE(in_channels=tasks[0].sub.num_features, hidden=hidden, latent=latent, dropout=dropout,
+                      decoder=decoder, max_link_bins=max(map(_max_link_bins, tasks)),
+                      use_edge_weight=use_edge_weight, encoder=encoder, layers=layers).to(device)
+    for t in tasks:
+        for name in ("sub", "train", "val", "val_matched", "test"):
+            setattr(t, name, getattr(t, name).to(device))
+        if t.strength is not None:
+            t.strength = t.strength.to(device)
+        t.adj = model.adjacency(t.train.edge_index, t.train.edge_weight, t.sub.num_nodes)  # = val's
+    if init is not None:
+        try:
+            model.load_state_dict(init)
+        except (RuntimeError, KeyError) as exc:
+            raise common.DataError(f"--init weights do not fit this model ({' '.join(str(exc).split())[:160]}); "
+                                   "use the same --encoder/--hidden/--latent/--layers/--decoder and features") from None
+    elif decoder == "distance":
+        dec, t = model.decoder, tasks[0]
+        pos_train = t.train.edge_label_index
+        neg = torch.from_numpy(sample_negatives(t.sub.num_nodes, 4 * pos_train.size(1), link_keys=t.train_keys,
+                                                rng=rng, chrom=t.neg_chrom)).to(device)
+        dec.init_bias(dec.buckets(pos_train, t.sub.pos, t.sub.chrom_id), dec.buckets(neg, t.sub.pos, t.sub.chrom_id))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     rows, best = [], (-np.inf, 0, None)
     bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=common.progress_disabled())
     for epoch in bar:
         model.train()
         opt.zero_grad()
-        neg = sample_negatives(sub.num_nodes, pos_train.size(1), link_keys=train_keys, rng=rng, chrom=neg_chrom)
-        loss, recon, kl = model.loss(sub, train_adj, pos_train, torch.from_numpy(neg).to(device))
+        parts = []
+        for t in tasks:
+            neg = torch.from_numpy(_epoch_negatives(t, objective, rng)).to(device)
+            parts.append(model.loss(t.sub, t.adj, t.train.edge_label_index, neg, strength=t.strength,
+                                    strength_weight=strength_weight))
+        loss, recon, kl = (sum(p[k] for p in parts) for k in range(3))
         loss.backward()
         opt.step()
-        val_auc, val_ap = evaluate(model, sub, train_adj, val)
+        scores = [(*evaluate(model, t.sub, t.adj, t.val), evaluate(model, t.sub, t.adj, t.val_matched)[0])
+                  for t in tasks]
+        val_auc, val_ap, val_matched_auc = scores[0]
+        score = float(np.mean([s[2] if stop_on == "matched-auc" else s[0] for s in scores]))
         loss_value = loss.item()
         rows.append(dict(epoch=epoch, loss=loss_value, recon=recon.item(), kl=kl.item(),
-                         val_auc=val_auc, val_ap=val_ap))
-        bar.set_postfix(loss=f"{loss_value:.4f}", val_auc=f"{val_auc:.4f}")
-        log.debug("epoch %d loss %.4f val AUC %.4f", epoch, loss_value, val_auc)
-        if val_auc > best[0]:
-            best = (val_auc, epoch, copy.deepcopy(model.state_dict()))
+                         val_auc=val_auc, val_ap=val_ap, val_matched_auc=val_matched_auc, score=score))
+        bar.set_postfix(loss=f"{loss_value:.4f}", val_auc=f"{val_auc:.4f}", matched=f"{val_matched_auc:.4f}")
+        log.debug("epoch %d loss %.4f val AUC %.4f matched %.4f", epoch, loss_value, val_auc, val_matched_auc)
+        if score > best[0]:
+            best = (score, epoch, copy.deepcopy(model.state_dict()))
         elif epoch - best[1] >= patience:
-            log.info("early stop at epoch %d: no validation AUC gain for %d epochs", epoch, patience)
+            log.info("early stop at epoch %d: no validation %s gain for %d epochs", epoch, stop_on, patience)
             break
     bar.close()
     model.load_state_dict(best[2])
     history = pd.DataFrame(rows)
-    metrics = dict(epochs_run=len(rows), best_epoch=best[1], stopped_early=len(rows) < epochs,
-                   train_seconds=round(time.perf_counter() - t0, 2), decoder=decoder,
-                   use_edge_weight=use_edge_weight, negatives=negatives,
-                   val_auc=best[0], val_ap=float(history.val_ap.iloc[best[1] - 1]))
-    test_adj = model.adjacency(test.edge_index, test.edge_weight, sub.num_nodes)
-    metrics.update(_test_metrics(model, sub, test_adj, test, link_keys=link_keys, rng=rng))
-    metrics["split"] = dict(
-        usable_bins=sub.num_nodes, masked_bins=data.num_nodes - n_usable,
-        train_links=pos_train.size(1), val_links=int(val.edge_label.sum()),
-        val_negatives=int((val.edge_label == 0).sum()), test_links=int(test.edge_label.sum()),
-        test_negatives=int((test.edge_label == 0).sum()),
-        matched_pairs=metrics.pop("matched_pairs"))
-    return TrainResult(model.eval(), history, metrics, (sub, train, val, test))
+    common_part = dict(epochs_run=len(rows), best_epoch=best[1], stopped_early=len(rows) < epochs,
+                       train_seconds=round(time.perf_counter() - t0, 2), decoder=decoder, encoder=encoder,
+                       layers=layers, objective=objective, stop_on=stop_on, use_edge_weight=use_edge_weight,
+                       fine_tuned=init is not None, n_graphs=len(tasks))
+    per_graph = []
+    for t in tasks:
+        m = dict(negatives=t.negatives)
+        adj = t.adj
+        m["val_auc"], m["val_ap"] = evaluate(model, t.sub, adj, t.val)
+        m["val_matched_auc"] = evaluate(model, t.sub, adj, t.val_matched)[0]
+        test_adj = model.adjacency(t.test.edge_index, t.test.edge_weight, t.sub.num_nodes)
+        m.update(_test_metrics(model, t.sub, test_adj, t.test, link_keys=t.link_keys, rng=rng))
+        m["split"] = dict(
+            usable_bins=t.sub.num_nodes, masked_bins=t.data.num_nodes - t.sub.num_nodes,
+            train_links=t.train.edge_label_index.size(1), val_links=int(t.val.edge_label.sum()),
+            val_negatives=int((t.val.edge_label == 0).sum()), test_links=int(t.test.edge_label.sum()),
+            test_negatives=int((t.test.edge_label == 0).sum()), matched_pairs=m.pop("matched_pairs"),
+            val_matched_negatives=int((t.val_matched.edge_label == 0).sum()))
+        per_graph.append(m)
+    metrics = {**common_part, **per_graph[0]}
+    if len(tasks) > 1:
+        metrics["graphs"] = per_graph
+    t = tasks[0]
+    return TrainResult(model.eval(), history, metrics, (t.sub, t.train, t.val, t.test))
 
 
 def _test_metrics(model: vgae.VGAE, sub: Data, adj: Tensor, test: Data, *, link_keys: np.ndarray,
                   rng: np.random.Generator) -> dict[str, Any]:
-    """Test AUC/AP beside the distance-only baseline, on random and distance-matched negatives."""
+    """Test AUC/AP beside the baselines, on random and distance-matched negatives.
+
+    Distance-matched: one non-link per test link at the same distance; links without
+    one are counted (``matched_coverage``, ``unmatched_test_links``), never dropped
+    silently. Common neighbours, Adamic-Adar and degree product score the same
+    matched pairs from the test split's message-passing links (train + validation).
+    """
     pos, chrom = sub.pos.cpu().numpy(), sub.chrom_id.cpu().numpy()
     pairs, labels = test.edge_label_index.cpu().numpy(), test.edge_label.cpu().numpy()
     test_auc, test_ap = link_scores(labels, _pair_logits(model, sub, adj, test.edge_label_index))
@@ -378,18 +524,25 @@ def _test_metrics(model: vgae.VGAE, sub: Data, adj: Tensor, test: Data, *, link_
     positives = pairs[:, labels == 1]
     found, neg = distance_matched_negatives(positives, pos=pos, chrom=chrom, link_keys=link_keys, rng=rng)
     out = dict(test_auc=test_auc, test_ap=test_ap, distance_test_auc=dist_auc, distance_test_ap=dist_ap,
-               test_auc_minus_distance=test_auc - dist_auc, matched_pairs=int(found.sum()))
+               test_auc_minus_distance=test_auc - dist_auc, matched_pairs=int(found.sum()),
+               matched_coverage=float(found.mean()) if found.size else None,
+               unmatched_test_links=int((~found).sum()))
     if found.sum() < positives.shape[1]:
         log.warning("distance-matched non-contacts found for %d of %d test contacts (at some "
-                    "distances nearly every usable pair is a contact)", found.sum(), positives.shape[1])
+                    "distances nearly every usable pair is a contact); matched AUCs use those %d",
+                    found.sum(), positives.shape[1], found.sum())
     if found.any():
         mpairs = np.concatenate([positives[:, found], neg], axis=1)
         mlabels = np.r_[np.ones(neg.shape[1]), np.zeros(neg.shape[1])]
         logits = _pair_logits(model, sub, adj, torch.as_tensor(mpairs, device=sub.x.device))
         out["matched_test_auc"], out["matched_test_ap"] = link_scores(mlabels, logits)
         out["matched_distance_auc"], _ = link_scores(mlabels, distance_scores(mpairs, pos=pos, chrom=chrom))
+        scores = baselines.link_baseline_scores(edge_index=test.edge_index.cpu().numpy(), pairs=mpairs,
+                                                n=sub.num_nodes)
+        out["matched_baselines_auc"] = {k: link_scores(mlabels, v)[0] for k, v in scores.items()}
     else:
-        out.update(matched_test_auc=None, matched_test_ap=None, matched_distance_auc=None)
+        out.update(matched_test_auc=None, matched_test_ap=None, matched_distance_auc=None,
+                   matched_baselines_auc={k: None for k in baselines.LINK_BASELINES})
     return out
 
 
@@ -408,6 +561,11 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
         f"{f(m['matched_distance_auc']):>15}"
         + (f"{m['matched_test_auc'] - m['matched_distance_auc']:>+12.3f}"
            if m["matched_test_auc"] is not None else ""),
+    ] + [f"{'  ' + name.replace('_', ' ') + ' (matched)':28}{f(v):>8}"
+         for name, v in (m.get("matched_baselines_auc") or {}).items()] + [
+        f"distance-matched non-links for {m.get('matched_pairs', 0)} of "
+        f"{m.get('matched_pairs', 0) + m.get('unmatched_test_links', 0)} test links "
+        f"(coverage {f(m.get('matched_coverage'))})",
     ] + (["(negatives drawn within chromosomes: --negatives cis)"] if m.get("negatives") == "cis" else [])
 
 
@@ -422,6 +580,8 @@ def curve_figure(history: pd.DataFrame, best_epoch: int):
     a1.legend(frameon=False)
     a2.plot(history.epoch, history.val_auc, label="AUC")
     a2.plot(history.epoch, history.val_ap, label="AP", lw=1)
+    if "val_matched_auc" in history:
+        a2.plot(history.epoch, history.val_matched_auc, label="AUC, distance-matched")
     a2.set(xlabel="epoch", ylabel="score", title="validation")
     a2.legend(frameon=False)
     for ax in (a1, a2):
@@ -441,7 +601,11 @@ _dropout = common.arg_type(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 def build_parser() -> common.ArgumentParser:
     p = common.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--graph", required=True, help="graph .pt from build_graph.py")
+    p.add_argument("--graph", required=True, nargs="+", metavar="PT",
+                   help="graph .pt from build_graph.py; several (same marks): one encoder trained jointly on "
+                        "all, e.g. two cell lines (emb.npy is the first's, emb_<stem>.npy the others')")
+    p.add_argument("--init", metavar="MODEL_PT",
+                   help="fine-tune: start from this model.pt's weights (its architecture is kept)")
     p.add_argument("--outdir", required=True, help="output folder")
     p.add_argument("--epochs", type=_positive_int, default=300, help="maximum epochs")
     p.add_argument("--patience", type=_positive_int, default=20,
@@ -450,8 +614,27 @@ def build_parser() -> common.ArgumentParser:
     p.add_argument("--latent", type=_positive_int, default=32, help="embedding dimensions")
     p.add_argument("--lr", type=_positive_float, default=0.01, help="Adam learning rate")
     p.add_argument("--dropout", type=_dropout, default=0.2, help="dropout after the first GCN layer")
+    p.add_argument("--preset", choices=("default", "seed"), default="default",
+                   help="seed: the seed's model and training exactly (GCN encoder, inner-product decoder, "
+                        "random negatives, early stopping on validation AUC); overrides --encoder, "
+                        "--decoder, --objective and --stop-on [%(default)s]")
+    p.add_argument("--encoder", choices=vgae.ENCODERS, default=DEFAULT_ENCODER,
+                   help="gcn: the seed's 2-layer GCN; sage / gat: GraphSAGE / GAT layers; jk, sage-jk, "
+                        "gat-jk: the same layers with jumping-knowledge heads over the input and every "
+                        "layer [%(default)s]")
+    p.add_argument("--layers", type=_positive_int, default=2,
+                   help="message-passing layers of the non-seed encoders [%(default)s]")
     p.add_argument("--decoder", choices=vgae.DECODERS, default=DEFAULT_DECODER,
                    help="inner: z_i.z_j (the seed's); distance: plus a learned genomic-distance bias")
+    p.add_argument("--objective", choices=OBJECTIVES, default=DEFAULT_OBJECTIVE,
+                   help="bce: links vs random non-links (the seed's); matched: also distance-matched "
+                        "non-links; strength: matched plus z_i.z_j regressed on each link's standardised "
+                        "weight (log O/E) [%(default)s]")
+    p.add_argument("--strength-weight", type=_positive_float, default=1.0,
+                   help="weight of the contact-strength term of --objective strength [%(default)s]")
+    p.add_argument("--stop-on", choices=STOP_ON, default=DEFAULT_STOP_ON,
+                   help="early-stopping metric: validation AUC against distance-matched non-links, or "
+                        "against random ones (the seed's; saturates in a few epochs) [%(default)s]")
     p.add_argument("--no-edge-weight", dest="edge_weight", action="store_false",
                    help="ablation: ignore contact strengths in the GCN convolutions "
                         "(edge_weight=%(default)s without this flag)")
@@ -471,27 +654,55 @@ def _run(args: argparse.Namespace) -> None:
         raise common.DataError(f"--val-frac + --test-frac = {args.val_frac + args.test_frac:g} leaves "
                                "no links for training; make them sum to well below 1")
     device = vgae.resolve_device(args.device)
-    g = common.load_graph(args.graph)
-    data = vgae.prepare_graph(g, use_edge_weight=args.edge_weight, source=str(args.graph))
-    check_trainable(data, val_frac=args.val_frac, test_frac=args.test_frac)
+    gs = [common.load_graph(p) for p in args.graph]
+    for p, g in zip(args.graph[1:], gs[1:]):
+        if list(g["feature_names"]) != list(gs[0]["feature_names"]):
+            raise common.DataError(f"--graph {p} has features {list(g['feature_names'])} but {args.graph[0]} has "
+                                   f"{list(gs[0]['feature_names'])}; joint training needs the same marks in "
+                                   "the same order")
+    datas = [vgae.prepare_graph(g, use_edge_weight=args.edge_weight, source=str(p)) for p, g in zip(args.graph, gs)]
+    for d in datas:
+        check_trainable(d, val_frac=args.val_frac, test_frac=args.test_frac)
+    init = None
+    if args.init:
+        import encode_graph
+
+        _, ckpt = encode_graph.load_model(args.init)
+        if list(ckpt["feature_names"]) != list(gs[0]["feature_names"]):
+            raise common.DataError(f"--init {args.init} was trained on {list(ckpt['feature_names'])}, the graph has "
+                                   f"{list(gs[0]['feature_names'])}; fine-tune on a graph with the same marks")
+        init = ckpt
     outdir = common.ensure_writable_dir(args.outdir)
 
     with vgae.cpu_threads(args.threads):
-        _train_and_write(args, g, data, outdir, device)
+        _train_and_write(args, gs, datas, outdir, device, init)
 
 
-def _train_and_write(args: argparse.Namespace, g: dict[str, Any], data: Data, outdir: Path,
-                     device: torch.device) -> None:
+def _design(args: argparse.Namespace, init: dict[str, Any] | None) -> dict[str, Any]:
+    """Model and training choices from the flags, ``--preset seed``, or the ``--init`` checkpoint."""
+    design = dict(encoder=args.encoder, decoder=args.decoder, objective=args.objective, stop_on=args.stop_on,
+                  hidden=args.hidden, latent=args.latent, layers=args.layers, dropout=args.dropout)
+    if args.preset == "seed":
+        design.update(SEED_PRESET)
+    if init is not None:  # fine-tuning keeps the architecture of the checkpoint
+        hp = init["hparams"]
+        design.update({k: hp[k] for k in ("encoder", "decoder", "hidden", "latent", "layers", "dropout") if k in hp})
+    return design
+
+
+def _train_and_write(args: argparse.Namespace, gs: list[dict[str, Any]], datas: list[Data], outdir: Path,
+                     device: torch.device, init: dict[str, Any] | None) -> None:
     rng = common.seed_everything(args.seed)
-    log.info("training on %s: %d bins (%d usable), %d links, device %s", args.graph, data.num_nodes,
-             int(data.mask.sum()), data.edge_index.size(1) // 2, device)
-    res = train_vgae(data, hidden=args.hidden, latent=args.latent, dropout=args.dropout,
-                     decoder=args.decoder, use_edge_weight=args.edge_weight, lr=args.lr,
-                     epochs=args.epochs, patience=args.patience, val_frac=args.val_frac,
-                     test_frac=args.test_frac, negatives=args.negatives, rng=rng, device=device)
-    emb = vgae.embed(res.model, data.to(device))
-
-    prov = common.provenance(args, inputs=[args.graph], seed=args.seed, device=str(device))
+    for p, d in zip(args.graph, datas):
+        log.info("training on %s: %d bins (%d usable), %d links, device %s", p, d.num_nodes,
+                 int(d.mask.sum()), d.edge_index.size(1) // 2, device)
+    res = train_vgae(datas, use_edge_weight=args.edge_weight, lr=args.lr, epochs=args.epochs,
+                     patience=args.patience, val_frac=args.val_frac, test_frac=args.test_frac,
+                     negatives=args.negatives, rng=rng, device=device, strength_weight=args.strength_weight,
+                     init=None if init is None else init["state_dict"], **_design(args, init))
+    g, data = gs[0], datas[0]
+    prov = common.provenance(args, inputs=[*args.graph, *([args.init] if args.init else [])], seed=args.seed,
+                             device=str(device))
     usable = g["x"][g["mask"]]
     common.save_pt(outdir / "model.pt", {
         "format": common.MODEL_FORMAT, "format_version": common.FORMAT_VERSION,
@@ -501,16 +712,19 @@ def _train_and_write(args: argparse.Namespace, g: dict[str, Any], data: Data, ou
         "feature_stats": {"mean": usable.mean(0).tolist(), "std": usable.std(0).tolist()},
         "graph": {"n_nodes": data.num_nodes, "n_masked": int((~data.mask).sum()),
                   "n_links": data.edge_index.size(1) // 2, "resolution": int(g["resolution"]),
-                  "chroms": list(g["chroms"]), "edge_transform": g.get("edge_transform")},
+                  "chroms": list(g["chroms"]), "edge_transform": g.get("edge_transform"),
+                  "edge_rule": g.get("edge_rule")},
         "metrics": res.metrics, "provenance": prov})
-    vgae.save_embedding(str(outdir / "emb.npy"), emb, g, prov)
+    names = ["emb.npy"] + [f"emb_{Path(p).stem}.npy" for p in args.graph[1:]]
+    for name, gk, dk in zip(names, gs, datas):
+        vgae.save_embedding(str(outdir / name), vgae.embed(res.model, dk.to(device)), gk, prov)
     common.write_json(outdir / "metrics.json", res.metrics)
     common.write_table(outdir / "training_curve.csv", res.history)
     common.save_figure(curve_figure(res.history, res.metrics["best_epoch"]), outdir / "training_curve.png")
     for name in ("metrics.json", "training_curve.csv", "training_curve.png"):
         common.write_provenance(outdir / name, prov)
     print("\n".join(summary_lines(res.metrics)))
-    log.info("wrote %s/{model.pt, emb.npy, emb.tsv, metrics.json, training_curve.csv/png}", outdir)
+    log.info("wrote %s/{model.pt, %s, metrics.json, training_curve.csv/png}", outdir, ", ".join(names))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,11 +56,15 @@ def test_metrics_put_the_model_beside_the_distance_baseline(trained):
                 "distance_test_ap", "matched_test_auc", "matched_distance_auc"):
         assert m[key] is not None, key
     assert m["matched_distance_auc"] == pytest.approx(0.5)  # by construction
+    assert set(m["matched_baselines_auc"]) == {"common_neighbours", "adamic_adar", "degree_product"}
+    assert all(0 <= v <= 1 for v in m["matched_baselines_auc"].values())
+    assert m["matched_coverage"] == pytest.approx(m["split"]["matched_pairs"] / m["split"]["test_links"])
+    assert m["unmatched_test_links"] == m["split"]["test_links"] - m["split"]["matched_pairs"]
     s = m["split"]
     assert s["test_links"] == s["test_negatives"] > 0 and s["val_links"] == s["val_negatives"] > 0
     assert s["usable_bins"] == 108 and s["masked_bins"] == 12
     curve = pd.read_csv(trained / "training_curve.csv")
-    assert len(curve) == m["epochs_run"] and m["val_auc"] == pytest.approx(curve.val_auc.max())
+    assert len(curve) == m["epochs_run"] and m["val_matched_auc"] == pytest.approx(curve.val_matched_auc.max())
 
 
 def test_same_seed_gives_byte_identical_embeddings(trained, graph_path, tmp_path):
@@ -81,7 +85,7 @@ def test_early_stopping_restores_the_best_weights():
                                     rng=common.seed_everything(0))
     m, h = res.metrics, res.history
     assert m["stopped_early"] and m["epochs_run"] == m["best_epoch"] + 4
-    assert m["best_epoch"] == int(h.val_auc.idxmax()) + 1
+    assert m["best_epoch"] == int(h.val_matched_auc.idxmax()) + 1  # --stop-on matched-auc
     sub, train, val, _ = res.splits
     adj = res.model.adjacency(train.edge_index, train.edge_weight, sub.num_nodes)
     assert train_vgae.evaluate(res.model, sub, adj, val)[0] == pytest.approx(m["val_auc"])
@@ -242,3 +246,86 @@ def test_negatives_are_cis_on_a_genome_graph_without_trans_links():
         assert p.shape[1] > 0 and (chrom[p[0]] == chrom[p[1]]).all()
         assert int((split.edge_label == 0).sum()) == int((split.edge_label == 1).sum())
     assert res.metrics["distance_test_auc"] < 0.99  # distance alone no longer solves it
+
+
+# ----------------------------------------------------------------------------
+# training design: held-out links, objectives, encoders, presets, joint training
+# ----------------------------------------------------------------------------
+def _keys(pairs, n):
+    return set(train_vgae.pair_keys(np.asarray(pairs), n).tolist())
+
+
+def test_test_links_are_absent_from_message_passing():
+    data = vgae.prepare_graph(toy_graph())
+    sub, _ = train_vgae.usable_subgraph(data)
+    train, val, test = train_vgae.split_links(sub, val_frac=0.1, test_frac=0.1)
+    n = sub.num_nodes
+    test_links = _keys(test.edge_label_index[:, test.edge_label == 1], n)
+    val_links = _keys(val.edge_label_index[:, val.edge_label == 1], n)
+    assert test_links and val_links
+    assert not test_links & _keys(train.edge_index, n) and not test_links & _keys(test.edge_index, n)
+    assert not val_links & _keys(val.edge_index, n) and val_links <= _keys(test.edge_index, n)
+
+
+def test_matched_split_draws_non_links_at_the_positives_distances():
+    data = vgae.prepare_graph(toy_graph())
+    sub, _ = train_vgae.usable_subgraph(data)
+    _, val, _ = train_vgae.split_links(sub, val_frac=0.1, test_frac=0.1)
+    keys = np.unique(train_vgae.pair_keys(sub.edge_index.numpy(), sub.num_nodes))
+    out = train_vgae.matched_split(val, sub=sub, link_keys=keys, rng=np.random.default_rng(0))
+    p, lab = out.edge_label_index.numpy(), out.edge_label.numpy()
+    assert (lab == 1).sum() == int(val.edge_label.sum())  # every held-out link kept
+    d = np.abs(sub.pos.numpy()[p[0]] - sub.pos.numpy()[p[1]])
+    from collections import Counter
+
+    assert (lab == 0).sum() > 0.9 * (lab == 1).sum()
+    assert not Counter(d[lab == 0].tolist()) - Counter(d[lab == 1].tolist())  # each at a positive's distance
+    assert not np.isin(train_vgae.pair_keys(p[:, lab == 0], sub.num_nodes), keys).any()
+
+
+def test_strength_targets_follow_the_edge_weights():
+    data = vgae.prepare_graph(toy_graph())
+    sub, _ = train_vgae.usable_subgraph(data)
+    pairs = sub.edge_index[:, :50]
+    t = train_vgae.strength_targets(sub, pairs).numpy()
+    w = sub.edge_strength[:50].numpy()
+    assert abs(t.mean()) < 1e-5 and t.std() == pytest.approx(1, abs=1e-4)
+    assert np.corrcoef(t, w)[0, 1] == pytest.approx(1, abs=1e-5)
+
+
+@pytest.mark.parametrize("encoder", vgae.ENCODERS)
+def test_every_encoder_and_objective_trains(encoder):
+    data = vgae.prepare_graph(toy_graph(n=60, n_masked=6))
+    objective = train_vgae.OBJECTIVES[vgae.ENCODERS.index(encoder) % len(train_vgae.OBJECTIVES)]
+    with vgae.cpu_threads(1):
+        res = train_vgae.train_vgae(data, hidden=8, latent=4, epochs=3, patience=3, encoder=encoder,
+                                    objective=objective, rng=common.seed_everything(0))
+    assert res.metrics["encoder"] == encoder and res.metrics["objective"] == objective
+    assert res.metrics["epochs_run"] == 3 and np.isfinite(res.history.loss).all()
+    assert res.model.hparams["encoder"] == encoder
+    assert vgae.embed(res.model, data).shape == (60, 4)
+
+
+def test_preset_seed_is_the_seeds_model(graph_path, tmp_path):
+    assert call_main(train_vgae.main, "--graph", graph_path, *FAST, "--preset", "seed", "--encoder", "gat",
+                     "--outdir", tmp_path, "-q").returncode == 0
+    ckpt = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert ckpt["hparams"]["encoder"] == "gcn" and ckpt["hparams"]["decoder"] == "inner"
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["objective"] == "bce" and m["stop_on"] == "auc"
+    assert set(k.split(".")[1] for k in ckpt["state_dict"] if k.startswith("encoder.")) == {
+        "bn", "conv", "conv_mu", "conv_logstd"}
+
+
+def test_joint_training_and_fine_tuning(graph_path, tmp_path):
+    other = common.save_pt(tmp_path / "IMR90.pt", toy_graph(seed=3))
+    assert call_main(train_vgae.main, "--graph", graph_path, other, *FAST, "--outdir", tmp_path / "j",
+                     "-q").returncode == 0
+    m = json.loads((tmp_path / "j/metrics.json").read_text())
+    assert m["n_graphs"] == 2 and len(m["graphs"]) == 2 and m["graphs"][1]["test_auc"] is not None
+    assert np.load(tmp_path / "j/emb_IMR90.npy").shape == (120, 8)
+    assert call_main(train_vgae.main, "--graph", other, "--init", tmp_path / "j/model.pt", "--epochs", "2",
+                     "--hidden", "99", "--outdir", tmp_path / "f", "-q").returncode == 0
+    ckpt = torch.load(tmp_path / "f/model.pt", weights_only=True)
+    assert ckpt["hparams"]["hidden"] == 16  # the checkpoint's architecture, not --hidden
+    assert json.loads((tmp_path / "f/metrics.json").read_text())["fine_tuned"] is True
