@@ -436,7 +436,7 @@ def call_compartments(block: hicio.CisBlock, track=None, *, orient_pick: str = "
             sub = _as_tracks(None, block).rows(lo, hi)
             k = 0
         k_used = 0 if k is None else k  # an unsolved region (all NaN): any track will do
-        orient = sub.signs[k_used] * sub.values[:, k_used]
+        orient = (sub.signs[k_used] or 1) * sub.values[:, k_used]
         flips = [p for p in np.unique(piece[piece >= 0])
                  if _corr(e1[piece == p], orient[piece == p]) < 0]
         e1[np.isin(piece, flips)] *= -1  # orient each piece (the whole region, or a window chain)

@@ -8,10 +8,14 @@ where *repressive* marks are low, so every orientation track carries a sign:
   (H2A.Z), H4K20me1, POLR2A, DNase, ATAC, GC content, TSS density, RNA-seq.
   H4K20me1 marks the bodies of transcribed genes: on the real Rao 2014 chr21 maps
   (folder 11) it correlates +0.53 (GM12878) and +0.52 (IMR90) with E1.
-* ``-1`` (A low): H3K9me3, H3K9me2, H4K20me3, lamin B1 (LMNB1), and H3K27me3.
-  H3K27me3 is the weakest: it marks facultative heterochromatin (Rao's B1) next to
-  A, and on those same real maps it correlates *positively* with E1 (+0.20, +0.23),
-  so it orients only when nothing active was given, and with a warning.
+* ``-1`` (A low): H3K9me3, H3K9me2, H4K20me3, lamin B1 (LMNB1).
+* H3K27me3 has no reliable sign. It marks facultative heterochromatin (Rao's B1,
+  next to A): on the real Rao 2014 chr21 maps it correlates *positively* with E1
+  (+0.20 GM12878, +0.23 IMR90), and orienting by it as a repressive mark (-1)
+  inverts the calls (24 % / 11 % agreement with Rao's / SNIPER's A/B instead of
+  76 % / 89 %), while in the simulator it is high in B. With ``auto`` it is never
+  chosen to orient, nor counted as disagreeing; alone it is refused with a
+  one-line error (pass ``--orient-sign`` to use it anyway).
 
 :func:`known_sign` reads the sign from a track's name (``GM12878_H3K27ac`` ->
 +1); unknown names need an explicit sign (``--orient-sign``). :func:`choose`
@@ -36,9 +40,9 @@ log = logging.getLogger("chromatin_gnn.orientation")
 
 ACTIVE = ("CTCF", "H3K27ac", "H3K4me1", "H3K4me2", "H3K4me3", "H3K9ac", "H3K36me3", "H3K79me2",
           "H2AFZ", "H2A.Z", "H2AZ", "H4K20me1", "POLR2A", "PolII", "DNase", "ATAC", "GC", "TSS", "RNA")
-REPRESSIVE = ("H3K9me3", "H3K9me2", "H4K20me3", "LMNB1", "LaminB1", "H3K27me3")
-#: Repressive tracks that often disagree with E1 on real maps (see the module doc).
-WEAK = ("H3K27me3",)
+REPRESSIVE = ("H3K9me3", "H3K9me2", "H4K20me3", "LMNB1", "LaminB1")
+#: Marks whose relation to A/B changes between maps (see the module doc): no ``auto`` sign.
+AMBIGUOUS = ("H3K27me3",)
 PICKS = ("best", "first")
 #: |r(E1, track)| below this is reported as a weak orientation.
 MIN_ABS_R = 0.2
@@ -51,13 +55,14 @@ def _tokens(name: str) -> list[str]:
 
 
 def known_sign(name: str) -> int | None:
-    """+1 for a known active mark or GC/TSS track, -1 for a known repressive one, else ``None``.
+    """+1 for a known active mark or GC/TSS track, -1 for a known repressive one, 0 for
+    :data:`AMBIGUOUS` marks (H3K27me3), else ``None``.
 
     The name is split at ``_ - .`` and each piece compared case-insensitively,
     so ``GM12878_H3K27ac``, ``hg19_TSS_density_40kb`` and ``H2A.Z`` are all found.
     """
     toks = [t.lower() for t in _tokens(name)] + [Path(name).name.lower()]
-    for sign, marks in ((1, ACTIVE), (-1, REPRESSIVE)):
+    for sign, marks in ((1, ACTIVE), (-1, REPRESSIVE), (0, AMBIGUOUS)):
         if any(m.lower() in toks for m in marks):
             return sign
     return None
@@ -99,9 +104,9 @@ class Tracks:
 
     @property
     def ranks(self) -> list[int]:
-        """0 for tracks where A is high, 1 for repressive ones, 2 for the weak ones (:data:`WEAK`)."""
-        return [0 if s > 0 else 2 if known_sign(n) == -1 and any(w.lower() in n.lower() for w in WEAK) else 1
-                for n, s in zip(self.names, self.signs)]
+        """0 for tracks where A is high (sign +1), 1 for repressive ones (-1), 2 for unsigned
+        ones (0: an :data:`AMBIGUOUS` mark under ``auto``; never chosen, never disagreeing)."""
+        return [0 if s > 0 else 1 if s < 0 else 2 for s in self.signs]
 
     def rows(self, lo: int, hi: int) -> "Tracks":
         return Tracks(self.values[lo:hi], self.names, self.signs, self.where)
@@ -111,7 +116,8 @@ def resolve_signs(names: Sequence[str], signs: Sequence[str]) -> list[int]:
     """One sign per track from ``--orient-sign`` (one value for all, or one per track).
 
     ``auto`` on a name :func:`known_sign` does not know gives +1 (the seed's
-    convention: E1 correlates positively with the track) with a warning.
+    convention: E1 correlates positively with the track) with a warning; on an
+    :data:`AMBIGUOUS` one it gives 0 (not used to orient).
     """
     if len(signs) not in (1, len(names)):
         raise DataError(f"{len(signs)} --orient-sign values for {len(names)} orientation tracks; "
@@ -163,15 +169,21 @@ def choose(e1: np.ndarray, tracks: Tracks, *, pick: str = "best") -> dict:
     ok = np.isfinite(e1)
     cov = [float(np.isfinite(tracks.values[ok, k]).mean()) if ok.any() else 0.0
            for k in range(len(tracks.names))]
-    r = [s * _corr(e1, tracks.values[:, k]) if c >= MIN_COVERAGE else float("nan")
-         for k, (s, c) in enumerate(zip(tracks.signs, cov))]
-    eligible = [k for k in range(len(r)) if np.isfinite(r[k])]
+    r = [(s or 1) * _corr(e1, tracks.values[:, k]) if c >= MIN_COVERAGE else float("nan")
+         for k, (s, c) in enumerate(zip(tracks.signs, cov))]  # unsigned tracks: the plain r
+    ranks = tracks.ranks
+    covering = [k for k in range(len(r)) if np.isfinite(r[k])]
+    eligible = [k for k in covering if ranks[k] < 2]
+    if covering and not eligible:
+        names = ", ".join(tracks.names[k] for k in covering)
+        raise DataError(f"{names} cannot orient E1 on its own: its relation to A/B changes between maps "
+                        "(on real Rao 2014 chr21 it is higher in A); add an active mark, GC or TSS density "
+                        "(run_pipeline.sh --orient TRACK.bw), or pass --orient-sign +1/-1 for it")
     if not eligible:
         index = None
     elif pick == "first":
         index = eligible[0]
     else:
-        ranks = tracks.ranks
         top = min(ranks[k] for k in eligible)
         index = max((k for k in eligible if ranks[k] == top), key=lambda k: (abs(r[k]), -k))
     return {"index": index, "r": r, "coverage": cov}
@@ -197,11 +209,9 @@ def report(region: str, e1: np.ndarray, tracks: Tracks, index: int | None) -> di
         log.warning("%s: E1 correlates weakly with orientation track %s (|r| = %.2f < %.2f); "
                     "the A/B sign there is uncertain (give an active mark, GC or TSS density)",
                     region, tracks.names[k], abs(r[k]), MIN_ABS_R)
-    if tracks.ranks[k] == 2:
-        log.warning("%s: oriented by %s (sign -1), which can mark B1 next to A on real maps; "
-                    "an active mark, GC or TSS density is more reliable", region, tracks.names[k])
+    ranks = tracks.ranks
     bad = [n for j, (n, x) in enumerate(zip(tracks.names, r))
-           if j != k and np.isfinite(x) and x <= -MIN_ABS_R]
+           if j != k and ranks[j] < 2 and np.isfinite(x) and x <= -MIN_ABS_R]
     if bad:
         log.warning("%s: orientation by %s disagrees with %s (r with the oriented E1, sign applied: %s)",
                     region, tracks.names[k], ", ".join(bad), ", ".join(f"{n} {rr[n]:+.2f}" for n in bad))

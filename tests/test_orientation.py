@@ -17,7 +17,7 @@ from conftest import ROOT, assert_clean_error, call_main
 
 @pytest.mark.parametrize("name,sign", [
     ("GM12878_H3K27ac", 1), ("IMR90_H4K20me1.bw", 1), ("hg19_TSS_density_40kb", 1), ("hg19_GC_10kb.bw", 1),
-    ("H2A.Z", 1), ("CTCF", 1), ("GM12878_rep2_H3K9me3", -1), ("H3K27me3", -1), ("cell_K27", None),
+    ("H2A.Z", 1), ("CTCF", 1), ("GM12878_rep2_H3K9me3", -1), ("H3K27me3", 0), ("cell_K27", None),
     ("my_track", None),
 ])
 def test_known_sign(name, sign):
@@ -25,7 +25,7 @@ def test_known_sign(name, sign):
 
 
 def test_resolve_signs_explicit_auto_and_counts(caplog):
-    assert orientation.resolve_signs(["CTCF", "H3K9me3"], ["auto"]) == [1, -1]
+    assert orientation.resolve_signs(["CTCF", "H3K9me3", "H3K27me3"], ["auto"]) == [1, -1, 0]
     assert orientation.resolve_signs(["x", "y"], ["-1", "+1"]) == [-1, 1]
     with caplog.at_level("WARNING", logger="chromatin_gnn"):
         assert orientation.resolve_signs(["mystery"], ["auto"]) == [1]
@@ -56,10 +56,11 @@ def test_choose_prefers_active_and_ignores_order():
 def sim_calls(sim_small, tmp_path_factory):
     """compute_compartments on simulated GM12878 with the seed's two marks in several orders/signs."""
     out = tmp_path_factory.mktemp("orient")
-    runs = {"CTCF H3K27me3": [], "H3K27me3 CTCF": [], "H3K27me3": [], "H3K27me3 +1": ["--orient-sign", "+1"]}
+    runs = {"CTCF H3K27me3": [], "H3K27me3 CTCF": [], "H3K27me3 -1": ["--orient-sign", "-1"],
+            "H3K27me3 +1": ["--orient-sign", "+1"]}
     res = {}
     for key, extra in runs.items():
-        marks = key.split()[:2] if "+1" not in key else ["H3K27me3"]
+        marks = key.split()[:2] if "1" not in key else ["H3K27me3"]
         target = out / (key.replace(" ", "_").replace("+", "p") + ".csv")
         proc = call_main(cc.main, "--mcool", sim_small / "GM12878.mcool", "--res", "25000", "--chrom", "chr21",
                          "--bigwig_orient", *[sim_small / f"GM12878_{m}.bw" for m in marks],
@@ -80,16 +81,20 @@ def test_mark_order_does_not_change_calls(sim_calls, sim_small):
         assert q["orientation"]["used_by_region"] == {"chr21": "CTCF"}
         region = q["regions"][0]
         assert region["orient_track"] == "CTCF" and region["orient_sign"] == 1 and region["orient_abs_r"] > 0.2
-        assert region["orient_candidates_r"]["H3K27me3"] > 0  # sign applied: agrees
-    assert qb["orientation"]["signs"] == [-1, 1]
+        assert region["orient_candidates_r"]["H3K27me3"] < 0  # unsigned: plain r (B-high in the simulator)
+    assert qb["orientation"]["signs"] == [0, 1]
 
 
-def test_repressive_mark_alone_oriented_by_its_sign(sim_calls):
+def test_h3k27me3_alone_needs_an_explicit_sign(sim_calls, sim_small, tmp_path):
+    out = tmp_path / "o" / "c.csv"
+    proc = call_main(cc.main, "--mcool", sim_small / "GM12878.mcool", "--res", "25000", "--chrom", "chr21",
+                     "--bigwig_orient", sim_small / "GM12878_H3K27me3.bw", "--out", out)
+    assert_clean_error(proc, "H3K27me3 cannot orient E1 on its own", "--orient-sign")
+    assert not out.parent.exists() or not any(out.parent.iterdir())
     a = sim_calls["CTCF H3K27me3"][0]["compartment"]
-    alone, q, err = sim_calls["H3K27me3"]
+    alone, q, _ = sim_calls["H3K27me3 -1"]  # B-high in the simulator: -1 is right there
     assert (alone["compartment"] == a).all() and q["regions"][0]["orient_sign"] == -1
-    assert "can mark B1 next to A" in err  # the weak repressive mark is flagged
-    flipped = sim_calls["H3K27me3 +1"][0]["compartment"]  # the wrong explicit sign inverts A/B
+    flipped = sim_calls["H3K27me3 +1"][0]["compartment"]  # the other explicit sign inverts A/B
     called = a != "N"
     assert (flipped[called] != a[called]).all()
 
