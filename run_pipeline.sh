@@ -21,7 +21,7 @@ MCOOL1=""; MCOOL2=""; MARKS=(CTCF H3K27ac H3K4me3 H3K36me3 H3K27me3 H3K9me3); MA
 CHROMS=(chr21); RES=25000; MAX_DIST=5000000; MIN_CONTACTS=10
 EPOCHS=300; PATIENCE=20; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
 DECODER=""; SEED=0; DEVICE=auto; BN=frozen; MIN_RUN=""; N_PERM=1000
-SIM_ARGS=(); ONLY=""; FROM=""; TO=""; FORCE=0; EXTRA_TRAIN=(); ORIENT=()
+SIM_ARGS=(); ONLY=""; FROM=""; TO=""; FORCE=0; EXTRA_TRAIN=(); ORIENT=(); FEATURE_NORM=none
 
 usage() {
   cat <<EOF
@@ -44,6 +44,8 @@ Data
   --max-dist BP                 longest contact kept as an edge [$MAX_DIST]
   --min-contacts N              fewest raw contacts for a pair to become an edge [$MIN_CONTACTS]
                                 (0 keeps every contact; see README, 'Graph density')
+  --feature-norm none|zscore|rank|quantile  per-cell normalisation of the node features [$FEATURE_NORM]
+                                (rank: cells whose tracks have different scales become comparable)
   --orient BW [BW..]            extra E1 orientation tracks for both cells (GC, TSS density);
                                 with the marks, each arm is oriented by an active one (sign known
                                 from its name), whatever the order of --marks
@@ -105,6 +107,7 @@ while [ $# -gt 0 ]; do
       shift; CHROMS=()
       while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do CHROMS+=("$1"); shift; done
       [ ${#CHROMS[@]} -gt 0 ] || die "--chrom needs at least one name (or 'all')";;
+    --feature-norm) need "$@"; FEATURE_NORM=$2; shift 2;;
     --orient)
       shift; ORIENT=()
       while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do ORIENT+=("$1"); shift; done
@@ -221,7 +224,8 @@ if [ $missing = 1 ]; then
 fi
 
 stage graph "$G1 $G2" "$MCOOL1 $MCOOL2 $BWS" \
-  graphs --chrom "${CHROMS[@]}" --res "$RES" --max_dist "$MAX_DIST" --min-contacts "$MIN_CONTACTS"
+  graphs --chrom "${CHROMS[@]}" --res "$RES" --max_dist "$MAX_DIST" --min-contacts "$MIN_CONTACTS" \
+  --feature-norm "$FEATURE_NORM"
 
 stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $BWS ${ORIENT[*]}" \
   compartments --chrom "${CHROMS[@]}" --res "$RES"
