@@ -204,11 +204,14 @@ if ! ls "$RAW"/*.mcool >/dev/null 2>&1 && [ ! -e "${MCOOL1%%::*}" ]; then
 elif [ "$ONLY" = simulate ]; then
   echo "[pipeline] simulate: $RAW already holds .mcool files; nothing to simulate" >&2
 fi
-# marks: unless --marks was given, simulated data bring their own (--difficulty easy writes two)
+# marks: unless --marks was given, simulated data bring their own (--difficulty easy writes two);
+# other data use the six when all their bigWigs are there, else the seed's two (ENCODE downloads)
 if [ "$MARKS_SET" = 0 ] && [ -f "$RAW/simulation.json" ]; then
   read -r -a MARKS <<<"$("$PY" -c 'import json, sys
 print(" ".join(json.load(open(sys.argv[1]))["summary"].get("marks", ["CTCF", "H3K27me3"])))' "$RAW/simulation.json")"
   BWS="$(bw "$CELL1") $(bw "$CELL2")"
+elif [ "$MARKS_SET" = 0 ]; then
+  for f in $BWS; do [ -e "$f" ] || { MARKS=(CTCF H3K27me3); BWS="$(bw "$CELL1") $(bw "$CELL2")"; break; }; done
 fi
 if selected graph || selected compartments; then
   for f in "$MCOOL1" "$MCOOL2"; do

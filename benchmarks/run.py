@@ -12,7 +12,8 @@ pipeline), naive (vectorised code vs the naive way, as same-run ratios), accurac
 (truth, published PC1, AUC and silhouettes vs baselines, switch precision/recall),
 scaling (stages against bins and edges, log-log plot, profile), real (real data),
 genome (the genome-wide targets, from bench_genome.py's saved records unless
---with-genome re-measures them).
+--with-genome re-measures them), calibration (how hard the simulated data are beside
+the real maps; also written to benchmarks/CALIBRATION.md).
 Working files go to benchmarks/_work/ (git-ignored). Only a full run (no --only,
 no --quick) writes benchmarks/RESULTS.md unless --out says otherwise.
 """
@@ -34,7 +35,8 @@ import common  # noqa: E402
 
 #: Section -> module whose ``section(cfg)`` measures it (imported only when it runs).
 SECTIONS = {"stages": "bench_stages", "naive": "bench_naive", "accuracy": "bench_accuracy",
-            "scaling": "bench_scaling", "real": "bench_real", "genome": "bench_genome"}
+            "scaling": "bench_scaling", "real": "bench_real", "genome": "bench_genome",
+            "calibration": "bench_calibration"}
 
 
 def cpu_minutes() -> float:

@@ -3,9 +3,40 @@
 
 The real GM12878/IMR90 files cannot be downloaded everywhere, so the default
 pipeline runs on data made here. Every later stage measures itself against the
-planted truth (``truth.tsv``).
+planted truth (``truth.tsv``). ``--difficulty`` picks the model; any flag given
+explicitly overrides the preset's value (``simulation.json`` records both).
 
-Model, per chromosome (bins of ``--res`` bp; ``i <= j``, ``s = j - i``)::
+**realistic** (the default), per chromosome (bins of ``--res`` bp; ``i <= j``, ``s = j - i``)::
+
+    E[count_ij] ∝ b_i b_j · max(s, ½)^decay · (1 + sqrt(g_i g_j) · u_i' M u_j)
+                  · (1 + tad · [same TAD]) · (loop factor at loop pixels) · (½ between arms)
+    count_ij ~ Poisson(E[count_ij] · Gamma(k, 1/k))        (negative binomial, shape k)
+
+* five interaction states A1, A2, B1, B2, B3 (:data:`STATES`) in domains of
+  0.1–2 Mb drawn independently of the TADs; ``u_i`` is the bin's soft state
+  membership (borders smoothed over :data:`BORDER_BP`), ``M`` the state x state
+  enrichment (:data:`STATE_CONTACT`: A1-A1 strongest, B1 with B1, B2/B3 with each
+  other, both avoiding A), ``g_i`` an uneven per-bin strength (a smooth field,
+  per-bin jitter, and weak stretches on ~18 % of the bins);
+* ``score_<cell>`` in ``truth.tsv``: the continuous compartment score, the soft
+  state mix of :data:`STATE_SCORE` scaled by ``sqrt(g)``; ``subcompartment_<cell>``
+  the state; ``compartment_<cell>`` A (A1/A2) or B;
+* loops between the two boundaries of half of the TADs; coverage bias with a
+  smooth (GC-like) part; depth ~150,000 cis contacts per mappable Mb, chosen with
+  ``benchmarks/bench_calibration.py`` so that the pair coverage, share of weak E1
+  bins and P(s) slope fall inside the range of the real maps (``--depth-per-mb``
+  also takes the depth of some real files by name);
+* six marks (:data:`MARKS`): each mark's level follows the state mix
+  (:data:`STATE_MARKS`; H3K27ac/H3K4me3 high in A1, H3K36me3 in A1/A2, H3K27me3 in
+  B1, H3K9me3 in B2/B3, B3 low in the rest) with heavy log-normal noise, so that
+  neither the marks alone nor the contacts alone recover the five states;
+* the second cell: A/B switches (``--n-b2a``/``--n-a2b``, a new A or B state per
+  run) and subcompartment-only switches (``--n-sub-switch``: A1↔A2, B1↔B3, B2→B3).
+
+**hard**: the realistic model at a third of its depth, half its compartment
+strength and more overdispersed counts.
+
+**easy**: the original model, byte for byte (same seed, same files)::
 
     E[count_ij] ∝ b_i b_j · max(s, ½)^decay · (1 + e_i e_j)
                   · (1 + tad · [same TAD]) · (½ if i and j lie on different arms)
@@ -14,18 +45,17 @@ Model, per chromosome (bins of ``--res`` bp; ``i <= j``, ``s = j - i``)::
 * ``b``: per-cell log-normal coverage bias; 0 over unmappable blocks (the first
   ``--pericentromere-bp`` of a chr21-like chromosome, or hg38 centromeres and
   acrocentric p-arms with ``--genome``) and a few scattered bins; a few more
-  scattered bins get low coverage (balancing filters most of them).
+  scattered bins get low coverage (balancing filters most of them). Both models.
 * ``e_i = ±sqrt(strength_i)``: A (+) / B (−) compartments, domains of ~0.5–3 Mb
   built from whole TADs (~0.2–1.5 Mb); ``strength`` varies smoothly along the
   chromosome around ``--compartment-strength``.
-* The second cell has ``--depth-ratio`` × the depth, its own biases, and planted
-  switches: runs of 4–15 consecutive bins flipped B→A and A→B.
+* The second cell has ``--depth-ratio`` × the depth (both models), its own biases,
+  and planted switches: runs of 4–15 consecutive bins flipped B→A and A→B.
+* Tracks CTCF and H3K27me3 only: CTCF peaks at TAD boundaries (both models) and is
+  somewhat higher in A, H3K27me3 is higher in B; both carry broad and local noise
+  and zero stretches. Their per-bin |r| with the truth is in ``simulation.json``.
 
-Tracks (``--track-step`` bp steps, no data over unmappable bins) follow each cell's
-own compartments only moderately: CTCF peaks at TAD boundaries and is somewhat
-higher in A, H3K27me3 is higher in B; both carry broad and local noise and zero
-stretches. Their per-bin |r| with the truth is recorded in ``simulation.json``.
-
+Tracks are written at ``--track-step`` bp with no data over unmappable bins.
 Contacts are simulated chromosome by chromosome, in row blocks, never as a
 genome-wide matrix; trans contacts are omitted, so the weights are balanced
 cis-only. ``--max-dist`` can skip far pairs, but ICE then converges slowly (or

@@ -424,3 +424,37 @@ def test_total_weight_with_states_and_loops_matches_the_sum_over_pairs():
     plain = sd.contact_block((0, n), (0, n), **{**kw, "loops": None})
     assert block[25, 35] == pytest.approx(3.0 * plain[25, 35]) and block[30, 100] == 0  # beyond width
     assert sd.total_weight(**kw) == pytest.approx(block.sum(), rel=1e-10)
+
+
+# ----------------------------------------------------------------------------
+# benchmarks/bench_calibration.py: the statistics the realistic preset is calibrated on
+# ----------------------------------------------------------------------------
+def _bench_calibration():
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_calibration
+
+    return bench_calibration
+
+
+def test_calibration_silhouette_is_the_exact_one_dimensional_silhouette():
+    from sklearn.metrics import silhouette_score
+
+    x = np.random.default_rng(0).normal(size=300) + 0.3
+    assert _bench_calibration()._silhouette(x, x > 0) == pytest.approx(silhouette_score(x[:, None], x > 0), rel=1e-9)
+
+
+def test_calibration_statistics_tell_easy_from_realistic(sim_small, realistic):
+    bc = _bench_calibration()
+    easy = bc.map_statistics(cooler.Cooler(f"{sim_small / 'GM12878'}.mcool::resolutions/25000"))
+    real = bc.map_statistics(cooler.Cooler(f"{realistic / 'GM12878'}.mcool::resolutions/25000"))
+    assert set(bc.STATS) <= set(easy) and easy["res"] == 25_000
+    for st in (easy, real):
+        assert 0 < st["pairs_seen"] <= 1 and 0 <= st["weak_e1"] < 1 and -1 < st["silhouette"] <= 1
+        assert st["ps_slope"] < 0 and st["saddle"] > 1
+    assert easy["pairs_seen"] > real["pairs_seen"] and easy["weak_e1"] < real["weak_e1"]
+    assert easy["ps_slope"] < real["ps_slope"]  # the easy model's P(s) is steeper than real maps'
+    assert easy["contacts_per_kb"] == pytest.approx(sd.DEPTH_PER_MB / 1000, rel=0.1)
