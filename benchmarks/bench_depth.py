@@ -12,7 +12,7 @@ trained at full depth (the marks are not thinned). Calls, each against a referen
   log marks); the embedding (2-means on the standardised embedding). Both clusterings are
   named by the active-mark score, never by E1. Accuracy over bins called by every method.
 * Subcompartments (k = 5): E1–E3 (k-means), the marks (k-means), and the step
-  (``subcompartments.call_subcompartments`` on the embedding + ``Â²X``). ARI.
+  (``subcompartments.call_subcompartments`` on the embedding + ``Â²X`` + E1–E3). ARI.
 
 Reference: the planted truth (simulated data); on the real maps the full-depth calls of
 the same method (E1's A/B for A/B, the step's states for subcompartments), as the issue asks.
@@ -109,9 +109,10 @@ def calls(paths: dict[str, Path], *, seed: int = 0) -> dict:
     zm = sc.standardise(marks, usable)[usable]
     ze = sc.standardise(emb, usable)[usable]
     ax = sc.graph_smooth(marks, g["edge_index"].numpy(), g["edge_weight"].numpy(), usable)
+    e123 = comp[["E1", "E2", "E3"]].to_numpy(float)
     step, _, _ = sc.call_subcompartments(emb, usable=usable, chrom_id=chrom_id, e1=comp["E1"].to_numpy(),
-                                         smoothed_marks=ax, activity=act, k=5, seed=seed)
-    eigs = sc.standardise(comp[["E1", "E2", "E3"]].to_numpy(), usable)[usable]
+                                         smoothed_marks=ax, eigs=e123, activity=act, k=5, seed=seed)
+    eigs = sc.standardise(e123, usable)[usable]
     return {"bins": common.bins_frame(g),
             "ab": {"E1": np.where(usable, comp["compartment"].to_numpy(), "N"),
                    "marks": ab_by_activity(sc.kmeans_states(zm, k=2, seed=seed)),

@@ -38,7 +38,12 @@ WORK = BENCH / "_work" / "subcomp"
 
 def pipeline(out: Path, *args: str, log_name: str) -> None:
     """``run_pipeline.sh`` with ``out``/{raw,processed,results} unless told otherwise."""
-    cmd = ["bash", str(ROOT / "run_pipeline.sh"), "--processed", str(out / "processed"),
+    # a snapshot: bash reads a script as it runs, so an edit of run_pipeline.sh during a long
+    # benchmark would otherwise break it
+    snap = WORK / "run_pipeline.snapshot.sh"
+    text = (ROOT / "run_pipeline.sh").read_text()
+    snap.write_text(text.replace('ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"', f'ROOT="{ROOT}"'))
+    cmd = ["bash", str(snap), "--processed", str(out / "processed"),
            "--results", str(out / "results"), *args]
     log.info("%s", " ".join(cmd))
     with open(out / log_name, "w") as fh:
@@ -219,6 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[str] = []
     sims: dict = {}
     hard = None
+    real = None
+    if not args.no_real:
+        if (REAL / REAL11).is_dir():
+            real = run_real(REAL)
+        else:
+            skipped.append(f"real: {REAL / REAL11} is absent")
     if not args.no_sim:
         for seed in args.seeds:
             r = run_sim(f"seed{seed}", ["--seed", str(seed)], res=args.res)
@@ -232,12 +243,6 @@ def main(argv: list[str] | None = None) -> int:
                 skipped.append(f"hard: {r['skipped']}")
             else:
                 hard = {"hard seed 0": r}
-    real = None
-    if not args.no_real:
-        if (REAL / REAL11).is_dir():
-            real = run_real(REAL)
-        else:
-            skipped.append(f"real: {REAL / REAL11} is absent")
     text = markdown(sims, hard, real, skipped)
     (WORK / "SUBCOMPARTMENTS.md").write_text(text)
     common.write_json(WORK / "results.json", {"sims": sims, "hard": hard, "real": real, "skipped": skipped})

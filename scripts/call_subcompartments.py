@@ -75,7 +75,7 @@ def load_inputs(args: argparse.Namespace) -> dict:
     """Embedding, bins, marks, graph and E1, checked against each other."""
     emb, bins = ve.read_embedding(args.emb)
     run: dict = {"emb": emb, "marks": None, "feature_names": None, "smoothed": None, "eigs": None,
-                 "e1": None, "graph": None}
+                 "e1": None, "e123": None, "graph": None}
     usable = np.ones(len(emb), bool)
     if args.graph:
         g = common.load_graph(args.graph)
@@ -94,7 +94,7 @@ def load_inputs(args: argparse.Namespace) -> dict:
             ve.check_same_bins(bins, comp, args.emb, args.compartments)
         bins = comp[["chrom", "start", "end"]] if bins is None else bins
         run["e1"] = comp["E1"].to_numpy(float)
-        run["eigs"] = comp[["E1", "E2", "E3"]].to_numpy(float)
+        run["eigs"] = run["e123"] = comp[["E1", "E2", "E3"]].to_numpy(float)
         usable &= (comp["compartment"] != "N").to_numpy() & np.isfinite(run["e1"])
     if bins is None:
         raise common.DataError(f"no bin table for {args.emb}: put emb.tsv beside it or pass --graph "
@@ -247,14 +247,15 @@ def _run(args: argparse.Namespace) -> None:
     choice = None
     k = args.k
     if k == "auto":
-        f = sc.method_features(run["emb"], usable, smoothed_marks=run["smoothed"], seed=args.seed)
+        f = sc.method_features(run["emb"], usable, smoothed_marks=run["smoothed"], eigs=run["e123"],
+                               seed=args.seed)
         choice = sc.choose_k(f, sc.run_lengths_of(usable, run["chrom_id"]),
                              k_range=range(args.k_range[0], args.k_range[1] + 1), seed=args.seed)
         k = choice["k"]
         log.info("k = %d by %s", k, choice["criterion"])
     names, post, info = sc.call_subcompartments(run["emb"], usable=usable, chrom_id=run["chrom_id"],
-                                                e1=run["e1"], smoothed_marks=run["smoothed"], activity=act,
-                                                k=k, seed=args.seed)
+                                                e1=run["e1"], smoothed_marks=run["smoothed"], eigs=run["e123"],
+                                                activity=act, k=k, seed=args.seed)
     states = info["states"]
     bins = run["bins"]
     table = bins.copy()

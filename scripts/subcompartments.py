@@ -1,10 +1,11 @@
 """Subcompartments (A1, A2, B1, B2, B3): k interaction states with spatial smoothing.
 
-The step's method is a Gaussian HMM (hmmlearn) along the genome over two feature
-blocks: the standardised VGAE embedding (PCA) and the marks smoothed over the contact
-graph (``Â^k X``). The HMM starts from k-means and its transitions smooth the calls
-along each chromosome; runs of usable bins are separate sequences, so a masked gap or
-a chromosome end never joins two stretches.
+The step's method is a Gaussian HMM (hmmlearn) along the genome over three feature
+blocks: the standardised VGAE embedding (PCA), the marks smoothed over the contact
+graph (``Â^k X``) and E1–E3 (each block given equal weight, :func:`method_features`).
+The HMM starts from k-means and its transitions smooth the calls along each chromosome;
+runs of usable bins are separate sequences, so a masked gap or a chromosome end never
+joins two stretches.
 
 Baselines, computed on the same bins with the same k (:func:`baseline_features`):
 k-means / GMM on the marks alone, marks smoothed along the genome (ChromHMM-like), a
@@ -354,25 +355,33 @@ def labels_from_intervals(intervals: pd.DataFrame, bins: pd.DataFrame, *,
 # ----------------------------------------------------------------------------
 # the step
 # ----------------------------------------------------------------------------
-def method_features(emb: np.ndarray, usable: np.ndarray, *, smoothed_marks: np.ndarray | None,
-                    emb_components: int = 10, n_components: int = 10, seed: int = 0) -> np.ndarray:
-    """The method's features for the usable bins: [embedding PCA, ``Â^k X``] joint PCA."""
-    blocks = [emb[:, :]]
-    if smoothed_marks is not None:
-        blocks.append(smoothed_marks)
-    blocks = [pca_block(b, usable, n_components=emb_components if i == 0 else b.shape[1], seed=seed)
-              for i, b in enumerate(blocks)]
-    full = [np.zeros((len(usable), b.shape[1])) for b in blocks]
-    for f, b in zip(full, blocks):
-        f[usable] = b
+def method_features(emb: np.ndarray, usable: np.ndarray, *, smoothed_marks: np.ndarray | None = None,
+                    eigs: np.ndarray | None = None, block_components: int = 10, n_components: int = 10,
+                    seed: int = 0) -> np.ndarray:
+    """The method's features for the usable bins: a joint PCA of the blocks it is given --
+    the embedding, ``Â^k X`` (marks over the contact graph) and E1–E3 -- each block
+    standardised, reduced to at most ``block_components`` PCs and scaled to unit total
+    variance, so that no block dominates by its width."""
+    blocks = [b for b in (emb, smoothed_marks, eigs) if b is not None]
+    full = []
+    for b in blocks:
+        f = np.zeros((len(usable), min(block_components, b.shape[1])))
+        f[usable] = pca_block(b, usable, n_components=f.shape[1], seed=seed)
+        full.append(f)
     return combine_blocks(full, usable, n_components=n_components, seed=seed)
+
+
+def feature_text(*, smoothed_marks: bool, eigs: bool) -> str:
+    """Words for :func:`method_features`' blocks."""
+    parts = ["embedding"] + ([f"Â^{DEFAULT_HOPS}X marks"] if smoothed_marks else []) + (["E1-E3"] if eigs else [])
+    return f"HMM over PCA([{', '.join(parts)}])"
 
 
 def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.ndarray,
                          e1: np.ndarray | None = None, smoothed_marks: np.ndarray | None = None,
-                         activity: np.ndarray | None = None, k: int = 5, seed: int = 0
-                         ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Call k subcompartments with the HMM over [embedding, ``Â^k X``].
+                         eigs: np.ndarray | None = None, activity: np.ndarray | None = None, k: int = 5,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Call k subcompartments with the HMM over [embedding, ``Â^k X``, E1–E3].
 
     Parameters
     ----------
@@ -386,7 +395,9 @@ def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.nd
         E1 per bin, for naming (``None``: the leading PC of the features, oriented by
         ``activity`` or left as is).
     smoothed_marks
-        ``Â^k X`` of every bin, or ``None`` to use the embedding alone.
+        ``Â^k X`` of every bin, or ``None`` to leave that block out.
+    eigs
+        E1–E3 of every bin (finite on the usable bins), or ``None`` to leave that block out.
     activity
         Active-mark score per bin (naming tie-break).
     k
@@ -405,7 +416,9 @@ def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.nd
     if usable.sum() <= 2 * k:
         raise common.DataError(f"only {int(usable.sum())} usable bins for k={k} states; "
                                "use a longer chromosome, a finer resolution or a smaller --k")
-    f = method_features(emb, usable, smoothed_marks=smoothed_marks, seed=seed)
+    if eigs is not None and not np.isfinite(eigs[usable]).all():
+        eigs = None  # a CSV without E2/E3 somewhere: use what is complete
+    f = method_features(emb, usable, smoothed_marks=smoothed_marks, eigs=eigs, seed=seed)
     lengths = run_lengths_of(usable, chrom_id)
     hmm, lab, post = fit_hmm(f, lengths, k=k, seed=seed)
     ref = e1 if e1 is not None and np.isfinite(e1[usable]).any() else None
@@ -425,8 +438,7 @@ def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.nd
     info = {"states": [mapping[s] for s in order], "log_likelihood": float(hmm.score(f, lengths=list(lengths))),
             "n_usable": int(usable.sum()), "n_runs": int(len(lengths)),
             "self_transition": [float(hmm.transmat_[s, s]) for s in order],
-            "features": f"HMM over PCA([embedding PCA, Â^{DEFAULT_HOPS}X marks])"
-                        if smoothed_marks is not None else "HMM over embedding PCA"}
+            "features": feature_text(smoothed_marks=smoothed_marks is not None, eigs=eigs is not None)}
     return names, posterior, info
 
 
