@@ -225,11 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     sims: dict = {}
     hard = None
     real = None
+
+    def save() -> str:  # after every dataset, so a long run that is stopped keeps what it has
+        text = markdown(sims, hard, real, skipped)
+        (WORK / "SUBCOMPARTMENTS.md").write_text(text)
+        common.write_json(WORK / "results.json", {"sims": sims, "hard": hard, "real": real, "skipped": skipped})
+        return text
+
     if not args.no_real:
         if (REAL / REAL11).is_dir():
             real = run_real(REAL)
         else:
             skipped.append(f"real: {REAL / REAL11} is absent")
+        save()
     if not args.no_sim:
         for seed in args.seeds:
             r = run_sim(f"seed{seed}", ["--seed", str(seed)], res=args.res)
@@ -237,16 +245,14 @@ def main(argv: list[str] | None = None) -> int:
                 skipped.append(f"seed {seed}: {r['skipped']}")
             else:
                 sims[f"seed {seed}"] = r
+            save()
         if not args.no_hard:
             r = run_sim("hard", [*args.hard_args.split(), "--seed", "0"], res=args.res)
             if "skipped" in r:
                 skipped.append(f"hard: {r['skipped']}")
             else:
                 hard = {"hard seed 0": r}
-    text = markdown(sims, hard, real, skipped)
-    (WORK / "SUBCOMPARTMENTS.md").write_text(text)
-    common.write_json(WORK / "results.json", {"sims": sims, "hard": hard, "real": real, "skipped": skipped})
-    print(text)
+    print(save())
     return 0
 
 
