@@ -74,6 +74,13 @@ def test_pipeline_calls_are_labelled_and_aggregated():
     assert stages[1]["stage"] == "report"
 
 
+def test_pipeline_ratio_uses_the_floor_timed_beside_each_run():
+    runs = [{"whole": {"wall_s": w}} for w in (40.0, 90.0, 36.0)]
+    floors = [{"wall_s": f} for f in (4.0, 6.0, 3.0)]  # run 2 ran under load: so did its floor
+    r = bench_stages.ratio_to_floor(runs, floors)
+    assert r["ratios"] == [10.0, 15.0, 12.0] and r["median"] == 12.0 and (r["min"], r["max"]) == (10.0, 15.0)
+
+
 @pytest.mark.parametrize("k", [1.0, 2.0])
 def test_fitted_exponent_of_a_power_law(k):
     x = [500, 1000, 2000, 5000]
