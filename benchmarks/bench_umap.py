@@ -126,7 +126,7 @@ def tables(res: dict) -> str:
 
 
 def section(cfg: Config) -> Section:
-    sec = Section("umap", "UMAP layout: epochs, stability and time")
+    sec = Section("umap", "8. UMAP layout: epochs, stability and time")
     res = measure(default_run(cfg))
     body = tables(res)
     sec.add("On the default run's embeddings, each fit after a warm-up (numba's compile not counted). "

@@ -13,7 +13,8 @@ pipeline), naive (vectorised code vs the naive way, as same-run ratios), accurac
 scaling (stages against bins and edges, log-log plot, profile), real (real data),
 genome (the genome-wide targets, from bench_genome.py's saved records unless
 --with-genome re-measures them), calibration (how hard the simulated data are beside
-the real maps; also written to benchmarks/CALIBRATION.md).
+the real maps; also written to benchmarks/CALIBRATION.md), umap (UMAP layout time and
+stability against its epochs).
 Working files go to benchmarks/_work/ (git-ignored). Only a full run (no --only,
 no --quick) writes benchmarks/RESULTS.md unless --out says otherwise.
 """
@@ -36,7 +37,7 @@ import common  # noqa: E402
 #: Section -> module whose ``section(cfg)`` measures it (imported only when it runs).
 SECTIONS = {"stages": "bench_stages", "naive": "bench_naive", "accuracy": "bench_accuracy",
             "scaling": "bench_scaling", "real": "bench_real", "genome": "bench_genome",
-            "calibration": "bench_calibration"}
+            "calibration": "bench_calibration", "umap": "bench_umap"}
 
 
 def cpu_minutes() -> float:
