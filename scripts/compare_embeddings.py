@@ -1,14 +1,16 @@
 #!/usr/bin/env python
-"""Step 6: per-bin distance between two cell lines' embeddings, and tested compartment switches.
+"""Step 6: per-bin distance between two cell lines' embeddings, and compartment switch calls.
 
 Cosine distance, L2 and L1 between row ``i`` of the two embeddings (same bins,
 same model). With the compartment calls of both cell lines (``--comp1/--comp2``;
 when not given, a single ``compartments_*.csv`` beside each ``emb.npy`` is used)
-it also tabulates distances by compartment and the A/B switch table, filters
-switch calls (``--min-run`` consecutive bins, optional ``--min-delta-e1``) and
-tests everything against a null that keeps genomic autocorrelation: the second
-cell line's track is circularly shifted within each chromosome (``--n-perm``
-times). With ``--truth`` it scores the switch calls against the planted switches.
+it also tabulates distances by compartment (over bins usable in both cells) and
+the A/B switch table, and calls switches: the compartments differ, in a run of
+``--min-run`` bins and, with ``--diff`` (the per-bin table of ``differential.py``,
+whose null is technical noise from pseudo-replicates), only where q(ΔE1) <= ``--fdr``;
+``P_delta.csv`` then gains ``p_value``/``q_value`` (embedding Δ) and ``p_E1``/``q_E1``.
+Whether B bins move more than A bins is tested against circular shifts of the
+first cell's labels (``--n-perm``). With ``--truth`` it scores the switch calls.
 
 Outputs (``--prefix P``): ``P_delta.csv``, ``P_delta.png``, ``P_delta.bedGraph``,
 ``P_switches.bed``, ``P_summary.json`` and the readable ``P_summary.md``, each
@@ -27,6 +29,9 @@ import pandas as pd
 
 import common
 from common import fmt_num
+from detection import precision_recall as detection_accuracy
+from differential import (DEFAULT_FDR, SWITCH_NAMES, call_bins, chrom_codes, encode, run_ids,  # noqa: F401
+                          run_lengths, switch_codes)
 from visualize_embeddings import (COLOURS, check_same_bins, read_compartments, read_embedding,
                                   read_truth, truth_labels, validate_labels)
 
@@ -39,7 +44,6 @@ DEFAULT_MIN_RUN = 3
 #: drawn: a near-identity shift is not a draw from the null.
 MIN_SHIFT_FRAC = 0.05
 PAIRS = (("A", "A"), ("B", "B"), ("B", "A"), ("A", "B"))
-SWITCH_NAMES = {1: "B_to_A", 2: "A_to_B"}
 SWITCH_COLOURS = {1: "#ff7f0e", 2: "#9467bd"}
 _CODE = {"A": 0, "B": 1, "N": 2}
 
@@ -47,12 +51,6 @@ _CODE = {"A": 0, "B": 1, "N": 2}
 # ----------------------------------------------------------------------------
 # distances
 # ----------------------------------------------------------------------------
-def chrom_codes(bins: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Integer chromosome code per bin, and True where a bin starts a new chromosome."""
-    chrom = pd.factorize(bins["chrom"].astype(str))[0]
-    return chrom, np.r_[True, chrom[1:] != chrom[:-1]]
-
-
 def bin_distances(e1: np.ndarray, e2: np.ndarray) -> pd.DataFrame:
     """Cosine distance, L2 and L1 between matching rows of two ``[N, d]`` arrays.
 
@@ -70,58 +68,32 @@ def bin_distances(e1: np.ndarray, e2: np.ndarray) -> pd.DataFrame:
                          "l1": np.abs(diff).sum(axis=1)})
 
 
-def distance_summary(d: np.ndarray, comp1: np.ndarray | None = None) -> dict:
-    """The seed's distance tables: mean, median, counts below/above thresholds, by compartment."""
-    ok = np.isfinite(d)
+def distance_summary(d: np.ndarray, comp1: np.ndarray | None = None, usable: np.ndarray | None = None) -> dict:
+    """The seed's distance tables: mean, median, counts below/above thresholds, by compartment.
+
+    Only bins ``usable`` in both cells count (default: every finite distance). An
+    unmappable bin has no contacts and no marks in either cell, so its Δ is exactly 0;
+    counting it as "stable" would say nothing about biology.
+    """
+    ok = np.isfinite(d) & (np.ones(len(d), bool) if usable is None else np.asarray(usable, bool))
     x = d[ok]
     out = {"n_bins": int(ok.sum()), "n_missing": int((~ok).sum()),
-           "mean": float(x.mean()), "median": float(np.median(x)),
+           "mean": float(x.mean()) if len(x) else None, "median": float(np.median(x)) if len(x) else None,
            "stable_below": STABLE_BELOW, "n_stable": int((x < STABLE_BELOW).sum()),
-           "shifted_above": SHIFTED_ABOVE, "n_shifted": int((x > SHIFTED_ABOVE).sum())}
+           "shifted_above": SHIFTED_ABOVE, "n_shifted": int((x > SHIFTED_ABOVE).sum()),
+           "counted_over": "all bins" if usable is None else "bins usable in both cells"}
     if comp1 is not None:
         out["by_compartment"] = [
             {"compartment": c, "n": int(sel.sum()),
              "mean": float(d[sel].mean()) if sel.any() else None,
              "median": float(np.median(d[sel])) if sel.any() else None}
-            for c in "ABN" for sel in [ok & (comp1 == c)]]
+            for c in "AB" for sel in [ok & (comp1 == c)]]
     return out
 
 
 # ----------------------------------------------------------------------------
 # switches
 # ----------------------------------------------------------------------------
-def encode(labels: np.ndarray) -> np.ndarray:
-    """A/B/N as int8 0/1/2."""
-    return np.select([labels == "A", labels == "B"], [0, 1], 2).astype(np.int8)
-
-
-def switch_codes(c1: np.ndarray, c2: np.ndarray) -> np.ndarray:
-    """0 = no switch, 1 = B->A, 2 = A->B, from int8 compartment codes (any shape)."""
-    return np.where((c1 == 1) & (c2 == 0), 1, np.where((c1 == 0) & (c2 == 1), 2, 0)).astype(np.int8)
-
-
-def run_ids(codes: np.ndarray, new_chrom: np.ndarray) -> np.ndarray:
-    """Number the runs of equal consecutive codes (same shape as ``codes``).
-
-    Parameters
-    ----------
-    codes
-        ``[N]`` or ``[P, N]`` integer codes; each row is one genome.
-    new_chrom
-        ``[N]`` bool, True where a bin starts a chromosome (runs never cross it).
-    """
-    c = np.atleast_2d(codes)
-    starts = np.ones(c.shape, bool)
-    starts[:, 1:] = (c[:, 1:] != c[:, :-1]) | new_chrom[1:]
-    return (np.cumsum(starts.ravel()) - 1).reshape(np.shape(codes))
-
-
-def run_lengths(codes: np.ndarray, new_chrom: np.ndarray) -> np.ndarray:
-    """Length of the run (see :func:`run_ids`) each bin belongs to."""
-    rid = run_ids(codes, new_chrom)
-    return np.bincount(rid.ravel())[rid]
-
-
 def filter_switches(codes: np.ndarray, new_chrom: np.ndarray, *, min_run: int = DEFAULT_MIN_RUN,
                     delta_e1: np.ndarray | None = None, min_delta_e1: float = 0.0) -> np.ndarray:
     """Switch calls that survive the filter: |ΔE1| >= ``min_delta_e1`` and part of a run of at
@@ -191,72 +163,39 @@ def _p_two_sided(obs: np.ndarray, null: np.ndarray) -> np.ndarray:
     return (1 + far.sum(axis=0)) / (1 + null.shape[0])
 
 
-def permutation_test(c1: np.ndarray, c2: np.ndarray, new_chrom: np.ndarray, chrom: np.ndarray,
-                     dist: np.ndarray, *, min_run: int, n_perm: int, rng: np.random.Generator,
-                     delta_e1: tuple[np.ndarray, np.ndarray] | None = None, min_delta_e1: float = 0.0,
-                     batch_cells: int = 4_000_000) -> dict:
-    """Null distributions that keep each track's genomic autocorrelation.
+def distance_by_compartment_test(c1: np.ndarray, chrom: np.ndarray, dist: np.ndarray, usable: np.ndarray, *,
+                                 n_perm: int, rng: np.random.Generator,
+                                 batch_cells: int = 4_000_000) -> dict | None:
+    """Do B bins move more than A bins? ``mean(d | B) - mean(d | A)`` over bins usable in both
+    cells, against circular shifts of the first cell's A/B labels within each chromosome
+    (the null keeps both tracks' genomic autocorrelation and breaks only their alignment).
 
-    Switch counts: the second cell's calls (and its E1) are circularly shifted
-    within each chromosome over the bins called A/B in both cells. Distance by
-    compartment: the first cell's A/B labels are circularly shifted against the
-    distance track. Permutations run in vectorised batches of ``batch_cells``
-    bins x permutations.
-
-    Returns
-    -------
-    dict
-        ``observed``/``null_mean``/``p`` for the six counts of :func:`count_pairs`
-        and for ``mean(B) - mean(A)``. (B->A minus A->B is not tested here: it
-        equals the difference in B-bin counts and is the same for every shift;
-        see :func:`asymmetry_test`.)
+    Per-bin switch significance is not tested here: see :mod:`differential`, whose null is
+    technical noise (the circular-shift null of earlier versions modelled two unrelated cell
+    lines and answered another question).
     """
-    def counts_for(c2_mat: np.ndarray, e1b: np.ndarray | None) -> np.ndarray:
-        de = None if e1b is None else delta_e1[0] - e1b
-        kept = filter_switches(switch_codes(c1, c2_mat), new_chrom, min_run=min_run,
-                               delta_e1=de, min_delta_e1=min_delta_e1)
-        return count_pairs(np.broadcast_to(c1, c2_mat.shape), c2_mat, kept)
-
-    both = np.flatnonzero((c1 < 2) & (c2 < 2))
-    ab = np.flatnonzero((c1 < 2) & np.isfinite(dist))
-    obs_counts = counts_for(c2[None, :], None if delta_e1 is None else delta_e1[1][None, :])[0]
-    d_ab, b_ab = dist[ab], (c1[ab] == 1).astype(np.float64)
-    obs_diff = d_ab[b_ab == 1].mean() - d_ab[b_ab == 0].mean() if 0 < b_ab.sum() < len(ab) else np.nan
-    step = max(1, batch_cells // max(len(c1), 1))
-    null_counts, null_diff = [], []
     from tqdm import tqdm
 
+    ab = np.flatnonzero((c1 < 2) & np.isfinite(dist) & usable)
+    d_ab, b_ab = dist[ab], (c1[ab] == 1).astype(np.float64)
+    if len(ab) < 2 or not 0 < b_ab.sum() < len(ab):
+        return None
+    obs = d_ab[b_ab == 1].mean() - d_ab[b_ab == 0].mean()
+    step = max(1, batch_cells // max(len(ab), 1))
+    null = []
     for lo in tqdm(range(0, n_perm, step), desc="permutations", disable=common.progress_disabled()):
-        p = min(step, n_perm - lo)
-        c2_mat = np.repeat(c2[None, :], p, axis=0)
-        e1b = None if delta_e1 is None else np.repeat(delta_e1[1][None, :], p, axis=0)
-        if len(both) > 1:
-            idx = both[circular_shifts(chrom[both], p, rng)]
-            c2_mat[:, both] = c2[idx]
-            if e1b is not None:
-                e1b[:, both] = delta_e1[1][idx]
-        null_counts.append(counts_for(c2_mat, e1b))
-        if len(ab) > 1:
-            lab_b = b_ab[circular_shifts(chrom[ab], p, rng)]
-            n_b = lab_b.sum(axis=1)
-            s_b = lab_b @ d_ab
-            with np.errstate(invalid="ignore", divide="ignore"):
-                null_diff.append(s_b / n_b - (d_ab.sum() - s_b) / (len(ab) - n_b))
-    names = ["A_to_A", "B_to_B", "B_to_A", "A_to_B", "B_to_A_filtered", "A_to_B_filtered"]
-    null = np.vstack(null_counts)
-    p_counts = _p_two_sided(obs_counts, null)
-    out = {"n_perm": int(n_perm), "null": "circular shift of the second cell's track within "
-           "each chromosome (bins called A/B in both cells)",
-           "counts": {k: {"observed": int(o), "null_mean": float(m), "null_sd": float(s), "p": float(pv)}
-                      for k, o, m, s, pv in zip(names, obs_counts, null.mean(0), null.std(0), p_counts)}}
-    if null_diff and np.isfinite(obs_diff):
-        nd = np.concatenate(null_diff)
-        nd = nd[np.isfinite(nd)]
-        out["distance_B_minus_A"] = {
-            "observed": float(obs_diff), "null_mean": float(nd.mean()), "null_sd": float(nd.std()),
-            "p": float(_p_two_sided(np.array([obs_diff]), nd[:, None])[0]),
-            "null": "circular shift of the first cell's A/B labels against the distance track"}
-    return out
+        lab_b = b_ab[circular_shifts(chrom[ab], min(step, n_perm - lo), rng)]
+        n_b = lab_b.sum(axis=1)
+        s_b = lab_b @ d_ab
+        with np.errstate(invalid="ignore", divide="ignore"):
+            null.append(s_b / n_b - (d_ab.sum() - s_b) / (len(ab) - n_b))
+    nd = np.concatenate(null)
+    nd = nd[np.isfinite(nd)]
+    return {"observed": float(obs), "null_mean": float(nd.mean()), "null_sd": float(nd.std()),
+            "p": float(_p_two_sided(np.array([obs]), nd[:, None])[0]), "n_perm": int(n_perm),
+            "n_bins": int(len(ab)),
+            "null": "circular shift of the first cell's A/B labels against the distance track "
+                    "(bins usable in both cells)"}
 
 
 def asymmetry_test(kept_codes: np.ndarray, new_chrom: np.ndarray) -> dict:
@@ -272,18 +211,6 @@ def asymmetry_test(kept_codes: np.ndarray, new_chrom: np.ndarray) -> dict:
     p = binomtest(n_ba, n_ba + n_ab, 0.5).pvalue if n_ba + n_ab else None
     return {"runs_B_to_A": n_ba, "runs_A_to_B": n_ab, "p": p,
             "test": "two-sided binomial test of B->A vs A->B runs (after the filter), p = 0.5"}
-
-
-def detection_accuracy(called: np.ndarray, planted: np.ndarray) -> dict:
-    """Precision and recall of switch calls against planted switches (direction must match).
-
-    ``called``/``planted`` are switch codes (0 none, 1 B->A, 2 A->B) per bin.
-    """
-    tp = int(((called > 0) & (called == planted)).sum())
-    n_called, n_planted = int((called > 0).sum()), int((planted > 0).sum())
-    return {"called": n_called, "planted": n_planted, "true_positives": tp,
-            "precision": tp / n_called if n_called else None,
-            "recall": tp / n_planted if n_planted else None}
 
 
 def switch_runs(bins: pd.DataFrame, codes: np.ndarray, new_chrom: np.ndarray) -> pd.DataFrame:
@@ -356,8 +283,9 @@ def md_table(header: list[str], rows: list[list]) -> str:
 
 
 def filter_text(f: dict) -> str:
-    """The switch filter in words, e.g. ``min-run 3, |ΔE1| ≥ 0.2``."""
-    return f"min-run {f['min_run']}" + (f", |ΔE1| ≥ {f['min_delta_e1']}" if f["min_delta_e1"] else "")
+    """The switch filter in words, e.g. ``q(ΔE1) ≤ 0.05, min-run 3, |ΔE1| ≥ 0.2``."""
+    return ((f"q(ΔE1) ≤ {f['fdr']}, " if f.get("fdr") else "") + f"min-run {f['min_run']}"
+            + (f", |ΔE1| ≥ {f['min_delta_e1']}" if f["min_delta_e1"] else ""))
 
 
 def format_p(p: float | None, n_perm: int = 0) -> str:
@@ -372,48 +300,46 @@ def summary_markdown(s: dict, *, level: int = 3) -> str:
     h = "#" * level
     l1, l2 = s["label1"], s["label2"]
     d = s["distance"]
-    n = d["n_bins"]
-    parts = [f"{h} Per-bin cosine distance ({l1} vs {l2})", md_table(["Statistic", "Value"], [
+    n = max(d["n_bins"], 1)
+    over = d.get("counted_over", "all bins")
+    parts = [f"{h} Per-bin cosine distance ({l1} vs {l2}; {over})", md_table(["Statistic", "Value"], [
         ["Mean", d["mean"]], ["Median", d["median"]],
         [f"Bins with distance < {d['stable_below']} (stable)", f"{d['n_stable']:,} / {n:,} ({d['n_stable'] / n:.0%})"],
         [f"Bins with distance > {d['shifted_above']} (high shift)",
          f"{d['n_shifted']:,} / {n:,} ({d['n_shifted'] / n:.0%})"]])]
     if "by_compartment" in d:
-        perm = s.get("permutation", {}).get("distance_B_minus_A")
+        perm = s.get("distance_B_minus_A")
         parts += [f"{h} Cosine distance by {l1} compartment", md_table(
             ["Compartment", "Bins", "Mean distance", "Median distance"],
             [[r["compartment"], r["n"], r["mean"], r["median"]] for r in d["by_compartment"]])]
         if perm:
             parts.append(f"B − A difference in mean distance: {perm['observed']:.3f} "
                          f"(null mean {perm['null_mean']:.3f}, permutation p = "
-                         f"{format_p(perm['p'], s['permutation']['n_perm'])}, "
-                         f"{s['permutation']['n_perm']:,} circular shifts)")
+                         f"{format_p(perm['p'], perm['n_perm'])}, {perm['n_perm']:,} circular shifts of the "
+                         f"{l1} labels, {perm['n_bins']:,} bins usable in both cells)")
     sw = s.get("switches")
     if sw:
         filt = filter_text(sw["filter"])
-        counts = s.get("permutation", {}).get("counts", {})
-        n_perm = s.get("permutation", {}).get("n_perm", 0)
-        rows = []
-        for key, (a, b), what in zip(("A_to_A", "B_to_B", "B_to_A", "A_to_B"), PAIRS,
-                                     ("stable active", "stable repressive", f"open in {l2}",
-                                      f"close in {l2}")):
-            c = counts.get(key, {})
-            fk = counts.get(f"{key}_filtered", {})
-            rows.append([a, b, sw["table"][key], sw["filtered"].get(key, sw["table"][key]),
-                         fmt_num(c.get("null_mean"), ".1f"), format_p(c.get("p"), n_perm),
-                         format_p(fk.get("p"), n_perm) if fk else "—", what])
-        parts += [f"{h} Compartment switches ({l1} → {l2}; filter: {filt})", md_table(
-            [l1, l2, "Bins", "Bins (filtered)", "Null mean", "p", "p (filtered)", "Interpretation"], rows)]
+        rows = [[a, b, sw["table"][key], sw["filtered"].get(key, "—"), what]
+                for key, (a, b), what in zip(("A_to_A", "B_to_B", "B_to_A", "A_to_B"), PAIRS,
+                                             ("stable active", "stable repressive", f"open in {l2}",
+                                              f"close in {l2}"))]
+        parts += [f"{h} Compartment switches ({l1} → {l2}; calls: {filt})", md_table(
+            [l1, l2, "Bins", "Bins called", "Interpretation"], rows)]
         asym = sw["asymmetry"]
-        parts.append(f"Direction: {asym['runs_B_to_A']} B→A runs vs {asym['runs_A_to_B']} A→B runs after the "
-                     f"filter (binomial p = {format_p(asym['p'])}). p: two-sided, against "
-                     f"{n_perm:,} circular shifts of the {l2} track "
-                     f"within each chromosome. Bins called N in either cell: {sw['n_with_N']:,}.")
+        parts.append(f"Direction: {asym['runs_B_to_A']} B→A runs vs {asym['runs_A_to_B']} A→B runs called "
+                     f"(binomial p = {format_p(asym['p'])}). Bins called N in either cell: {sw['n_with_N']:,}.")
+        sig = s.get("significance")
+        if sig:
+            parts.append(f"Per-bin test against technical noise ({sig['null']}): {sig['n_tested']:,} bins tested; "
+                         f"q ≤ {sig['fdr']}: {sig['n_significant_E1']:,} in ΔE1, "
+                         f"{sig['n_significant_embedding']:,} in the embedding; "
+                         f"{sig['n_changed']:,} embedding changes outside A/B switches.")
     t = s.get("truth")
     if t:
         rows = [[k, v["called"], v["true_positives"], v["planted"], v["precision"], v["recall"]]
-                for k, v in (("without filter", t["unfiltered"]),
-                             (f"with filter ({filter_text(sw['filter'])})", t["filtered"]))]
+                for k, v in (("compartments differ (no test)", t["unfiltered"]),
+                             (f"called ({filter_text(sw['filter'])})", t["filtered"]))]
         parts += [f"{h} Switch calls vs the planted switches", md_table(
             ["Calls", "Called bins", "True positives", "Planted bins", "Precision", "Recall"], rows)]
     return "\n\n".join(parts) + "\n"
@@ -438,7 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "switching the same way (1 = no run filter)")
     p.add_argument("--min-delta-e1", type=float, default=0.0,
                    help="keep a switch only where |E1(cell1) - E1(cell2)| is at least this (0 = off)")
-    p.add_argument("--n-perm", type=int, default=1000, help="circular-shift permutations (0 = no test)")
+    p.add_argument("--diff", default=None, metavar="CSV",
+                   help="per-bin table of differential.py (<prefix>_differential.csv): adds p_value/q_value "
+                        "and keeps only switches whose ΔE1 is significant at --fdr")
+    p.add_argument("--fdr", type=common.arg_type(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+                   default=DEFAULT_FDR, help="q-value threshold for switch calls with --diff")
+    p.add_argument("--n-perm", type=int, default=1000,
+                   help="circular shifts for the A-vs-B distance difference (0 = no test)")
     p.add_argument("--seed", type=int, default=0, help="permutation seed")
     return p
 
@@ -488,59 +420,93 @@ def _load(args: argparse.Namespace) -> dict:
         truth = read_truth(args.truth, [args.label1, args.label2])
         run["truth"] = [truth_labels(truth, run["bins"], lab) for lab in (args.label1, args.label2)]
         run["inputs"].append(args.truth)
+    if args.diff:
+        if run["comp"] is None:
+            raise common.DataError("--diff calls switches, which need --comp1 and --comp2")
+        diff = pd.read_csv(common.require_file(args.diff, "differential table"))
+        need = {"chrom", "start", "end", "usable", "p_value", "q_value", "p_E1", "q_E1"}
+        if not need <= set(diff.columns):
+            raise common.DataError(f"{args.diff} lacks {', '.join(sorted(need - set(diff.columns)))}; "
+                                   "write it with differential.py")
+        common.check_rows(len(e1), len(diff), f"embedding {args.emb1}", f"differential table {args.diff}")
+        check_same_bins(run["bins"], diff, named[0][1], args.diff)
+        run["diff"] = diff
+        run["inputs"].append(args.diff)
     return run
 
 
 def compare(run: dict, *, label1: str, label2: str, min_run: int = DEFAULT_MIN_RUN,
-            min_delta_e1: float = 0.0, n_perm: int = 1000,
+            min_delta_e1: float = 0.0, n_perm: int = 1000, fdr: float = DEFAULT_FDR,
             rng: np.random.Generator | None = None) -> tuple[pd.DataFrame, dict]:
     """Distances, switch calls, tests and truth scores for two loaded cell lines.
 
     Parameters
     ----------
     run
-        ``{"e1", "e2", "bins", "comp": [df1, df2] | None, "truth": [labels1, labels2]}``
-        as assembled by the command line (see ``_load``).
+        ``{"e1", "e2", "bins", "comp": [df1, df2] | None, "truth": [labels1, labels2],
+        "diff": differential table (optional)}`` as assembled by the command line (``_load``).
 
     Returns
     -------
     delta, summary
-        Per-bin table (``chrom,start,end,cosine,l2,l1`` + compartments and
-        switch calls) and the JSON-ready summary.
+        Per-bin table (``chrom,start,end,cosine,l2,l1`` + compartments, switch calls and,
+        with ``diff``, ``p_value, q_value, p_E1, q_E1``) and the JSON-ready summary.
+        Switch calls: the compartments differ, in a run of ``min_run`` such bins and, with
+        ``diff``, q(ΔE1) <= ``fdr`` (see :mod:`differential`).
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     bins = run["bins"]
     delta = pd.concat([bins, bin_distances(run["e1"], run["e2"])], axis=1)
     chrom, new_chrom = chrom_codes(bins)
+    diff = run.get("diff")
+    usable = None if diff is None else diff["usable"].to_numpy(bool)
     summary = {"label1": label1, "label2": label2, "n_bins": len(bins),
                "chroms": list(dict.fromkeys(bins["chrom"].astype(str))),
-               "distance": distance_summary(delta["cosine"].to_numpy()),
+               "distance": distance_summary(delta["cosine"].to_numpy(), usable=usable),
                "l2": {"mean": float(delta["l2"].mean()), "median": float(delta["l2"].median())},
                "l1": {"mean": float(delta["l1"].mean()), "median": float(delta["l1"].median())}}
     if run["comp"] is None:
         return delta, summary
     labs = [c["compartment"].to_numpy(str) for c in run["comp"]]
     c1, c2 = encode(labs[0]), encode(labs[1])
+    both = (c1 < 2) & (c2 < 2)
+    usable = both if usable is None else usable & both
     e1s = [c["E1"].to_numpy(np.float64) for c in run["comp"]]
-    codes = switch_codes(c1, c2)  # switch_calls' work, on the arrays already at hand
-    kept = filter_switches(codes, new_chrom, min_run=min_run, delta_e1=e1s[0] - e1s[1],
+    codes = switch_codes(c1, c2)
+    if diff is not None:
+        for k in ("p_value", "q_value", "p_E1", "q_E1"):
+            delta[k] = diff[k].to_numpy(np.float64)
+        calls = call_bins(codes, delta["q_E1"].to_numpy(), delta["q_value"].to_numpy(), fdr=fdr,
+                          new_chrom=new_chrom, min_run=min_run)
+        codes_in = np.where(calls < 3, calls, 0)
+    else:
+        codes_in = codes
+    kept = filter_switches(codes_in, new_chrom, min_run=min_run, delta_e1=e1s[0] - e1s[1],
                            min_delta_e1=min_delta_e1)
     kept_codes = np.where(kept, codes, 0)
     delta[f"compartment_{label1}"], delta[f"compartment_{label2}"] = labs
     delta["switch"] = pd.Series(codes).map(SWITCH_NAMES).fillna("").to_numpy()
     delta["switch_kept"] = kept
-    summary["distance"] = distance_summary(delta["cosine"].to_numpy(), labs[0])
+    summary["distance"] = distance_summary(delta["cosine"].to_numpy(), labs[0], usable)
     k = count_pairs(c1, c2, kept)[0]
     summary["switches"] = {
-        "filter": {"min_run": min_run, "min_delta_e1": min_delta_e1},
+        "filter": {"min_run": min_run, "min_delta_e1": min_delta_e1, "fdr": fdr if diff is not None else None},
         "table": dict(zip(("A_to_A", "B_to_B", "B_to_A", "A_to_B"), map(int, k[:4]))),
         "filtered": {"B_to_A": int(k[4]), "A_to_B": int(k[5])},
         "n_with_N": int(((c1 == 2) | (c2 == 2)).sum()),
         "asymmetry": asymmetry_test(kept_codes, new_chrom)}
+    if diff is not None:
+        tested = np.isfinite(delta["p_value"].to_numpy())
+        summary["significance"] = {
+            "fdr": fdr, "n_tested": int(tested.sum()),
+            "n_significant_E1": int((delta["q_E1"] <= fdr).sum()),
+            "n_significant_embedding": int((delta["q_value"] <= fdr).sum()),
+            "n_changed": int(((delta["q_value"] <= fdr).to_numpy() & (codes == 0)).sum()),
+            "null": "within-cell pseudo-replicates (differential.py)"}
     if n_perm > 0:
-        summary["permutation"] = permutation_test(
-            c1, c2, new_chrom, chrom, delta["cosine"].to_numpy(), min_run=min_run, n_perm=n_perm,
-            rng=rng, delta_e1=tuple(e1s) if min_delta_e1 > 0 else None, min_delta_e1=min_delta_e1)
+        test = distance_by_compartment_test(c1, chrom, delta["cosine"].to_numpy(), usable, n_perm=n_perm, rng=rng)
+        if test:
+            summary["distance_B_minus_A"] = test
     if "truth" in run:
         t1, t2 = (encode(t) for t in run["truth"])
         planted = switch_codes(t1, t2)
@@ -567,7 +533,7 @@ def _run(args: argparse.Namespace) -> None:
     out = {k: prefix.with_name(f"{prefix.name}_{k}") for k in
            ("delta.csv", "delta.png", "delta.bedGraph", "switches.bed", "summary.json", "summary.md")}
     delta, summary = compare(run, label1=args.label1, label2=args.label2, min_run=args.min_run,
-                             min_delta_e1=args.min_delta_e1, n_perm=args.n_perm, rng=rng)
+                             min_delta_e1=args.min_delta_e1, n_perm=args.n_perm, fdr=args.fdr, rng=rng)
     codes = kept = None
     if "switch" in delta:
         codes = delta["switch"].map({v: k for k, v in SWITCH_NAMES.items()}).fillna(0).to_numpy(np.int8)
@@ -587,7 +553,7 @@ def _run(args: argparse.Namespace) -> None:
         bed = switch_runs(run["bins"], np.where(kept, codes, 0), chrom_codes(run["bins"])[1])
         _write_track(out["switches.bed"], f'track name="{args.label1}_to_{args.label2}_switches" '
                      f'description="compartment switches {args.label1} -> {args.label2}, '
-                     f'min-run {args.min_run}"', bed)
+                     f'{filter_text(summary["switches"]["filter"])}"', bed)
         written.append(out["switches.bed"])
         log.info("switches: B->A %d, A->B %d (after filter: %d, %d)", summary["switches"]["table"]["B_to_A"],
                  summary["switches"]["table"]["A_to_B"], *summary["switches"]["filtered"].values())
