@@ -112,6 +112,54 @@ def map_statistics(clr, *, chrom: str | None = None) -> dict[str, float]:
             "res": res, "chrom": chrom, "n_usable": int(usable.sum())}
 
 
+#: state-recovery baselines: key -> (column title, format)
+STATE_STATS = {"ari_marks": ("k-means ARI, 6 marks alone", ".2f"),
+               "ari_e1": ("k-means ARI, E1 alone", ".2f"),
+               "ari_both": ("k-means ARI, marks + E1", ".2f"),
+               "auc_a1_a2": ("E1 AUC A1 vs A2", ".2f"),
+               "auc_b2_b3": ("E1 AUC B2 vs B3", ".2f"),
+               "ab_sign": ("E1 sign = planted A/B (sign set by the truth)", ".3f")}
+
+
+def state_baselines(sim: Path, *, cell: str = "GM12878") -> dict[str, float]:
+    """How far simple baselines get on a simulated folder's five planted states (realistic model).
+
+    k-means (5 clusters) on the standardised log marks, on E1 alone and on both;
+    E1's AUC between the states it should not separate; E1 sign vs the planted A/B.
+    """
+    import json
+
+    import cooler
+    import pandas as pd
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, roc_auc_score
+
+    truth = pd.read_csv(sim / "truth.tsv", sep="\t")
+    marks = json.loads((sim / "simulation.json").read_text())["summary"]["marks"]
+    clr = cooler.Cooler(f"{sim / cell}.mcool::resolutions/{SIM_RES}")
+    chrom = truth["chrom"].iat[0]
+    e1 = cc.call_compartments(hicio.read_cis(clr, chrom))[0]["E1"].to_numpy()
+    state = truth[f"subcompartment_{cell}"].to_numpy()[truth["chrom"] == chrom]
+    score = truth[f"score_{cell}"].to_numpy()[truth["chrom"] == chrom]
+    bins = truth.loc[truth["chrom"] == chrom, ["chrom", "start", "end"]]
+    x = np.log1p(hicio.read_tracks([sim / f"{cell}_{m}.bw" for m in marks], bins))
+    ok = np.isfinite(e1) & (state != "N") & np.isfinite(x).all(1)
+    e1 = e1 * np.sign(np.corrcoef(e1[ok], score[ok])[0, 1])
+    z = (x[ok] - x[ok].mean(0)) / x[ok].std(0)
+    ez = (e1[ok] / e1[ok].std())[:, None]
+
+    def ari(feats: np.ndarray) -> float:
+        return float(adjusted_rand_score(state[ok], KMeans(5, n_init=10, random_state=0).fit_predict(feats)))
+
+    def auc(a: str, b: str) -> float:
+        sel = np.isin(state[ok], [a, b])
+        return float(roc_auc_score(state[ok][sel] == a, e1[ok][sel]))
+
+    return {"ari_marks": ari(z), "ari_e1": ari(ez), "ari_both": ari(np.c_[z, np.sqrt(z.shape[1]) * ez]),
+            "auc_a1_a2": auc("A1", "A2"), "auc_b2_b3": auc("B2", "B3"),
+            "ab_sign": float(np.mean((e1[ok] > 0) == np.isin(state[ok], ["A1", "A2"])))}
+
+
 def real_rows(real: Path) -> list[tuple[str, dict]]:
     """``(label, statistics)`` for every real map present under ``real``."""
     rows = []
@@ -126,12 +174,16 @@ def real_rows(real: Path) -> list[tuple[str, dict]]:
 
 
 def simulated(work: Path, difficulty: str, seed: int, extra: Sequence[str] = ()) -> dict:
-    """Simulate one chr21 dataset (cached under ``work``) and return its first cell's statistics."""
+    """Simulate one chr21 dataset (cached under ``work``) and return its first cell's statistics
+    (with the state baselines under ``"states"`` for the five-state models)."""
     import cooler
 
     args = ["--difficulty", difficulty, "--seed", str(seed), "--zoom", "-q", *extra]
     out, _ = simulate(work / f"{difficulty}_s{seed}", args, log_dir=work)
-    return map_statistics(cooler.Cooler(f"{out}/GM12878.mcool::resolutions/{SIM_RES}"))
+    st = map_statistics(cooler.Cooler(f"{out}/GM12878.mcool::resolutions/{SIM_RES}"))
+    if difficulty != "easy":
+        st["states"] = state_baselines(out)
+    return st
 
 
 def _cell(values: list[float], fmt: str) -> str:
@@ -164,6 +216,12 @@ def calibration_table(*, work: Path, real: Path, seeds: Sequence[int] = SEEDS,
                 inside[k] = bool(all(lo[k] <= v <= hi[k] for v in vals))
         data["inside_real_range"] = inside
     text = md_table(["Map", *(t for t, _, _ in STATS.values())], rows)
+    state_rows = [[f"simulated {d} ({len(sts)} seed{'s' if len(sts) > 1 else ''})",
+                   *(_cell([st["states"][k] for st in sts], f) for k, (_, f) in STATE_STATS.items())]
+                  for d, sts in data["sim"].items() if d != "easy"]
+    text += ("\n\nThe five planted states (first cell) against simple baselines: neither the marks alone "
+             "nor the contacts alone (E1) recover them, and E1 cannot split A1 from A2 or B2 from B3 "
+             "(AUC 0.5 = chance):\n\n" + md_table(["Data", *(t for t, _ in STATE_STATS.values())], state_rows))
     if reals:
         text += "\n\nRealistic default inside the real range, every seed: " + ", ".join(
             f"{STATS[k][0]} **{'yes' if v else 'NO'}**" for k, v in data["inside_real_range"].items()) + "."
