@@ -414,7 +414,7 @@ def plot_attribution(regions: pd.DataFrame, marks: Sequence[str], *, title: str 
     import matplotlib.pyplot as plt
 
     cols = [f"attr_{m}" for m in marks]
-    r = regions.head(max_regions)
+    r = regions[regions[cols].notna().all(axis=1)].head(max_regions)
     fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(marks), 1.2 + 0.28 * max(len(r), 1)))
     if len(r):
         a = r[cols].to_numpy(float)
@@ -460,6 +460,8 @@ def build_parser() -> common.ArgumentParser:
     t.add_argument("--weight-name", default="weight", help="balancing-weight column of the coolers")
     t.add_argument("--ig-steps", type=common.arg_type(int, lambda v: v >= 0, "an integer >= 0"), default=32,
                    help="integrated-gradient steps per region (0 = no attribution)")
+    t.add_argument("--max-regions", type=common.arg_type(int, lambda v: v >= 1, "an integer >= 1"), default=40,
+                   help="attribute at most this many regions (the most significant)")
     t.add_argument("--seed", type=int, default=0, help="seed of the binomial splits")
     p.add_argument("--prefix", required=True, help="output prefix, e.g. results/figures/chr21")
     return p
@@ -523,6 +525,7 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
     g1, g2 = cells[0]["graph"], cells[1]["graph"]
     cens = _centromeres(args.mcool1, g1["chroms"], int(g1["resolution"]))
     reps = pseudo_replicates(cells, n_splits=args.n_splits, seed=args.seed, centromeres=cens)
+    log.info("pseudo-replicates done: %d split(s) per cell", args.n_splits)
     cov = np.minimum(*(np.concatenate([b.coverage for b in c["blocks"]]) for c in cells))
     usable = g1["mask"].numpy() & g2["mask"].numpy()
     usable &= np.isfinite(cells[0]["e1"]) & np.isfinite(cells[1]["e1"])
@@ -536,12 +539,19 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
         "cosine": table["cosine"].to_numpy(), "delta_E1": table["delta_E1"].to_numpy()})
     marks = list(g2["feature_names"])
     if args.ig_steps and len(regions):
-        attr = attribution.region_attributions(
-            cells[1]["model"], g2, x_base=g1["x"], mu_ref=cells[0]["emb"], regions=list(regions["bins"]),
-            bn=cells[1]["bn"], n_steps=args.ig_steps)
+        # the most significant regions first (embedding q, then ΔE1 q); the rest get no attribution
+        order = np.lexsort((regions["q_E1"].to_numpy(float), regions["q_value"].to_numpy(float)))
+        top = np.sort(order[:args.max_regions])
+        log.info("attributing %d of %d regions to the marks (integrated gradients, %d steps)",
+                 len(top), len(regions), args.ig_steps)
+        attr = np.full((len(regions), len(marks)), np.nan)
+        attr[top] = attribution.region_attributions(
+            cells[1]["model"], g2, x_base=g1["x"], mu_ref=cells[0]["emb"],
+            regions=list(regions["bins"].iloc[top]), bn=cells[1]["bn"], n_steps=args.ig_steps)
         for j, m in enumerate(marks):
             regions[f"attr_{m}"] = attr[:, j]
-        regions["top_marks"] = attribution.top_marks(attr, marks)
+        regions["top_marks"] = ""
+        regions.loc[regions.index[top], "top_marks"] = attribution.top_marks(attr[top], marks)
     summary = summarise(table, fdr=args.fdr, labels=(args.label1, args.label2), n_splits=args.n_splits,
                         replicates=[c["replicate"] is not None for c in cells])
     summary["n_regions"] = {k: int((regions["kind"] == k).sum()) for k in KIND_NAMES.values()}

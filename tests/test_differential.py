@@ -225,3 +225,16 @@ def test_cli_bad_input(kit, sim_small, tmp_path):
     bad = args[:i + 1] + [tmp_path / "missing.mcool"] + args[i + 2:]
     assert_clean_error(call_main(D.main, *bad), "not found")
     assert not list(tmp_path.glob("x_*"))
+
+
+def test_fast_attribution_equals_captum(kit):
+    model, _ = encode_graph.load_model(str(kit["model"]))
+    g1, g2 = (common.load_graph(kit["dir"] / f"{c}.pt") for c in CELLS)
+    mu1 = np.load(kit["dir"] / f"emb_{CELLS[0]}.npy")
+    ok = np.flatnonzero(g2["mask"].numpy())
+    regions = [ok[:10], ok[50:60], ok[200:203]]
+    kw = dict(x_base=g1["x"], mu_ref=mu1, regions=regions, n_steps=8)
+    ref = attribution.captum_attributions(model, g2, **kw)
+    # equal up to ReLU kinks a central difference may straddle
+    np.testing.assert_allclose(attribution.region_attributions(model, g2, **kw), ref, rtol=1e-3,
+                               atol=1e-3 * np.abs(ref).max())
