@@ -5,14 +5,14 @@
 #   bash run_pipeline.sh --help     # every option
 #
 # Stages (in order): simulate download graph compartments insulation train encode subcompartments
-# visualize compare report
+# visualize differential compare report
 # A stage is skipped when its outputs are newer than its inputs and it was last
 # run with the same command; --force re-runs it. Each stage writes
 # <results>/logs/<stage>.log and the elapsed time is logged.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-STAGES=(simulate download graph compartments insulation train encode subcompartments visualize compare report)
+STAGES=(simulate download graph compartments insulation train encode subcompartments visualize differential compare report)
 
 # ---------------------------------------------------------------- defaults
 CELL1=GM12878; CELL2=IMR90
@@ -29,7 +29,7 @@ Usage: bash run_pipeline.sh [options]
 
 Runs: simulate (only when <raw> holds no .mcool) -> download (missing ENCODE bigWigs,
 real data only) -> graph -> compartments -> insulation -> train (cell 1) -> encode (cell 2)
--> subcompartments -> visualize -> compare -> report.
+-> subcompartments -> visualize -> differential (per-bin p/q against pseudo-replicates) -> compare -> report.
 
 Data
   --cell1 NAME / --cell2 NAME   cell-line names              [$CELL1 / $CELL2]
@@ -42,8 +42,8 @@ Data
   --chrom C [C..] | all         chromosome(s)                [${CHROMS[*]}]
   --res BP                      resolution                   [$RES]
   --max-dist BP                 longest contact kept as an edge [$MAX_DIST]
-  --min-contacts N              fewest raw contacts for a pair to become an edge [$MIN_CONTACTS]
-                                (0 keeps every contact; see README, 'Graph density')
+  --min-contacts N              fewest raw contacts for an edge [$MIN_CONTACTS]; kept for compatibility:
+                                build_graph's default edge rule (observed/expected quantile) ignores it
   --feature-norm none|zscore|rank|quantile  per-cell normalisation of the node features [$FEATURE_NORM]
                                 (rank: cells whose tracks have different scales become comparable)
   --orient BW [BW..]            extra E1 orientation tracks for both cells (GC, TSS density);
@@ -263,13 +263,23 @@ subcomps() {
 stage subcompartments "$S1 $S2" "$E1 $E2 $G1 $G2 $C1 $C2" subcomps --res "$RES" --seed "$SEED"
 
 truth_args=(); [ -e "$TRUTH" ] && truth_args=(--truth "$TRUTH")
-stage visualize "$FIG/umap_silhouette.json" "$E1 $E2 $C1 $C2" \
+stage visualize "$FIG/umap_silhouette.json" "$E1 $E2 $C1 $C2 $MODEL" \
   "$PY" scripts/visualize_embeddings.py --emb "$E1" "$E2" --labels "$CELL1" "$CELL2" \
-  --compartments "$C1" "$C2" --graphs "$G1" "$G2" --prefix "$FIG/umap" --seed "$SEED" "${truth_args[@]}"
+  --compartments "$C1" "$C2" --graphs "$G1" "$G2" --model "$MODEL" --prefix "$FIG/umap" --seed "$SEED" "${truth_args[@]}"
+
+# differential: per-bin p/q against within-cell pseudo-replicates (or <raw>/<cell>_rep2.mcool when present)
+DIFF="$FIG/${TAG}_differential.csv"; diff_args=(--bn "$BN" --seed "$SEED" "${truth_args[@]}")
+for k in 1 2; do c="CELL$k"; [ -e "$RAW/${!c}_rep2.mcool" ] && diff_args+=(--rep$k "$RAW/${!c}_rep2.mcool"); done
+[ -n "$MIN_RUN" ] && diff_args+=(--min-run "$MIN_RUN")
+stage differential "$DIFF" "$MODEL $G1 $G2 $E1 $E2 $C1 $C2" \
+  "$PY" scripts/differential.py --model "$MODEL" --mcool1 "$MCOOL1" --mcool2 "$MCOOL2" --graph1 "$G1" --graph2 "$G2" \
+  --emb1 "$E1" --emb2 "$E2" --comp1 "$C1" --comp2 "$C2" --label1 "$CELL1" --label2 "$CELL2" \
+  --prefix "$FIG/$TAG" "${diff_args[@]}"
 
 compare_args=(--comp1 "$C1" --comp2 "$C2" --n-perm "$N_PERM" --seed "$SEED" "${truth_args[@]}")
+[ -e "$DIFF" ] && compare_args+=(--diff "$DIFF")
 [ -n "$MIN_RUN" ] && compare_args+=(--min-run "$MIN_RUN")
-stage compare "$FIG/${TAG}_summary.json" "$E1 $E2 $C1 $C2" \
+stage compare "$FIG/${TAG}_summary.json" "$E1 $E2 $C1 $C2 $DIFF" \
   "$PY" scripts/compare_embeddings.py --emb1 "$E1" --emb2 "$E2" --label1 "$CELL1" --label2 "$CELL2" \
   --prefix "$FIG/$TAG" "${compare_args[@]}"
 

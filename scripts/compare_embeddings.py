@@ -30,7 +30,8 @@ import pandas as pd
 import common
 from common import fmt_num
 from detection import precision_recall as detection_accuracy
-from differential import (DEFAULT_FDR, SWITCH_NAMES, call_bins, chrom_codes, encode, run_ids,  # noqa: F401
+from differential import (DEFAULT_FDR, DEFAULT_MIN_RUN, SWITCH_NAMES, call_bins, chrom_codes,  # noqa: F401
+                          encode, run_ids,
                           run_lengths, switch_codes)
 from visualize_embeddings import (COLOURS, check_same_bins, read_compartments, read_embedding,
                                   read_truth, truth_labels, validate_labels)
@@ -39,7 +40,6 @@ log = logging.getLogger("chromatin_gnn.compare")
 
 STABLE_BELOW = 0.1   # the seed's "stable" cosine distance
 SHIFTED_ABOVE = 0.5  # the seed's "high shift"
-DEFAULT_MIN_RUN = 3
 #: Circular shifts closer than this fraction of a chromosome to zero are not
 #: drawn: a near-identity shift is not a draw from the null.
 MIN_SHIFT_FRAC = 0.05

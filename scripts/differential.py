@@ -54,6 +54,8 @@ log = logging.getLogger("chromatin_gnn.differential")
 
 DEFAULT_FDR = 0.05
 DEFAULT_SPLITS = 2
+#: switch calls need a run of this many same-direction called bins (compare_embeddings' default too)
+DEFAULT_MIN_RUN = 3
 #: bins in the running window of :func:`scale_by_coverage`
 SCALE_WINDOW = 151
 SWITCH_NAMES = {1: "B_to_A", 2: "A_to_B"}
@@ -455,7 +457,8 @@ def build_parser() -> common.ArgumentParser:
                    default=DEFAULT_SPLITS, help="independent binomial splits averaged per cell")
     t.add_argument("--fdr", type=common.arg_type(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
                    default=DEFAULT_FDR, help="q-value threshold for calls")
-    t.add_argument("--min-run", type=common.arg_type(int, lambda v: v >= 1, "an integer >= 1"), default=1,
+    t.add_argument("--min-run", type=common.arg_type(int, lambda v: v >= 1, "an integer >= 1"),
+                   default=DEFAULT_MIN_RUN,
                    help="drop switch calls outside a run of at least this many same-direction calls")
     t.add_argument("--weight-name", default="weight", help="balancing-weight column of the coolers")
     t.add_argument("--ig-steps", type=common.arg_type(int, lambda v: v >= 0, "an integer >= 0"), default=32,
