@@ -75,10 +75,11 @@ def test_pipeline_calls_are_labelled_and_aggregated():
 
 
 def test_pipeline_ratio_uses_the_floor_timed_beside_each_run():
-    runs = [{"whole": {"wall_s": w}} for w in (40.0, 90.0, 36.0)]
-    floors = [{"wall_s": f} for f in (4.0, 6.0, 3.0)]  # run 2 ran under load: so did its floor
+    runs = [{"whole": {"wall_s": w, "user_s": u, "sys_s": 1.0}} for w, u in ((40.0, 29.0), (90.0, 31.0), (36.0, 39.0))]
+    floors = [{"wall_s": f, "user_s": 2.5, "sys_s": 0.5} for f in (4.0, 6.0, 3.0)]  # run 2 ran under load
     r = bench_stages.ratio_to_floor(runs, floors)
     assert r["ratios"] == [10.0, 15.0, 12.0] and r["median"] == 12.0 and (r["min"], r["max"]) == (10.0, 15.0)
+    assert r["cpu_ratios"] == [10.0, 32 / 3, 40 / 3] and r["cpu_median"] == 32 / 3
 
 
 @pytest.mark.parametrize("k", [1.0, 2.0])
