@@ -37,7 +37,12 @@ TRAINING_ROWS = [
     ("Test AP (distance-matched negatives)", "matched_test_ap", None),
     ("Validation AUC (best epoch)", "val_auc", None),
 ]
-SHOWN = {k for _, *keys in TRAINING_ROWS for k in keys} | {"best_epoch", "epochs_run", "decoder"}
+SHOWN = ({k for _, *keys in TRAINING_ROWS for k in keys} | {"best_epoch", "epochs_run", "decoder"}
+         | {f"matched_baselines_auc.{k}" for k in ("common_neighbours", "adamic_adar", "degree_product")})
+#: Columns of the embedding-baseline table (figures/umap_baselines.tsv, in umap_silhouette.json).
+BASELINE_COLUMNS = {"probe": "Blocked probe A/B", "silhouette_euclidean": "Silhouette (eucl.)",
+                    "silhouette_cosine": "Silhouette (cos.)", "effective_rank": "Effective rank",
+                    "pc1_share": "PC1 share"}
 STAGES = {"metrics": "train_vgae.py (pipeline stage 'train')",
           "silhouette": "visualize_embeddings.py (pipeline stage 'visualize')",
           "summary": "compare_embeddings.py (pipeline stage 'compare')",
@@ -153,8 +158,16 @@ def render(run: dict, *, out_dir: Path) -> str:
     parts += [f"## Link prediction ({l1}, held-out test edges)",
               md_table(["Metric", "VGAE", "Distance-only baseline (score = −\\|i−j\\|)"],
                        training_rows(m)),
+              "Same distance-matched test pairs, scored without learning from the links message passing "
+              "sees (train + validation):",
+              md_table(["Link baseline", "Distance-matched AUC"],
+                       [[k.replace("_", " "), v] for k, v in (m.get("matched_baselines_auc") or {}).items()]),
+              f"Distance-matched non-links found for {m.get('split', {}).get('matched_pairs', 'n/a')} of "
+              f"{m.get('split', {}).get('test_links', 'n/a')} test links (coverage "
+              f"{fmt_num(m.get('matched_coverage'))}); the matched AUCs use those.",
               f"Best epoch {m.get('best_epoch', 'n/a')} of {m.get('epochs_run', 'n/a')} run "
-              f"(early stopping on validation AUC; decoder: {m.get('decoder', 'n/a')}).",
+              f"(early stopping on {m.get('stop_on', 'validation AUC')}; encoder {m.get('encoder', 'gcn')}, "
+              f"objective {m.get('objective', 'bce')}, decoder: {m.get('decoder', 'n/a')}).",
               "Other entries of metrics.json:",
               md_table(["Entry", "Value"], [[f"`{k}`", v] for k, v in flatten(m).items() if k not in SHOWN]),
               _figure(run, out_dir, f"{l1}/training_curve.png", "Training curve")]
@@ -181,6 +194,15 @@ def render(run: dict, *, out_dir: Path) -> str:
     if "circular" in sil.get("columns", {}):
         notes.append(f"- Note: {sil['columns']['circular']}.")
     parts.append("\n".join(notes))
+    base = sil.get("baselines") or []
+    if base:
+        parts += ["## The embedding beside what needs no learning", md_table(
+            ["Cell line", "Labels", "Representation", *BASELINE_COLUMNS.values()],
+            [[r["cell"], r["labels"], r["representation"] + (f" (k={int(r['k'])})" if r.get("k") else ""),
+              *(r.get(c) for c in BASELINE_COLUMNS)] for r in base]),
+            "Blocked probe: logistic regression, 5 contiguous genomic folds. AkX: node features smoothed k "
+            "times over the graph (best k of 1-4 by probe). Untrained: same encoder, random weights, mean of "
+            "5 seeds. Where the embedding's row is below a baseline's, the model lost on that metric."]
     parts += [_figure(run, out_dir, f"umap_{lab}_{kind}.png", f"UMAP of {lab} by {kind}")
               for lab in run["labels"] for kind in ("compartment", "position")]
     parts.append(_figure(run, out_dir, "umap_joint.png", "Joint UMAP"))

@@ -5,6 +5,9 @@ Encoder, as in the seed::
     x -> BatchNorm1d -> GCNConv(hidden) -> ReLU -> Dropout -> GCNConv(latent) = mu
                                                          \\-> GCNConv(latent) = log sigma
 
+That is ``encoder="gcn"``; :class:`StackEncoder` holds the others (GraphSAGE, GAT and
+jumping-knowledge variants, all PyG layers, see :data:`ENCODERS`).
+
 Unlike the seed's published code, the convolutions use the graph's edge weights
 (``use_edge_weight=False`` is the ablation). Two decoders score a bin pair (i, j):
 

@@ -7,7 +7,21 @@ Edges touching masked bins are dropped, then the usable bins' links are split wi
 torch_geometric's ``RandomLinkSplit`` (undirected; validation and test get sampled
 negatives; training negatives are resampled every epoch). On a graph over several
 chromosomes without trans links, every negative is a cis pair (``--negatives``).
-Loss = BCE + KL/N; early stopping on validation AUC restores the best weights.
+
+Design (``--preset seed`` restores the seed's: GCN encoder, inner-product decoder,
+random negatives, early stopping on validation AUC):
+
+* ``--encoder``: ``gcn`` (the seed's), ``sage``, ``gat``, or their jumping-knowledge
+  variants ``jk``/``sage-jk``/``gat-jk`` (mu read from the input and every layer);
+* ``--objective``: ``bce`` (links vs random non-links), ``matched`` (plus
+  distance-matched non-links every epoch: hard negatives that distance cannot tell
+  apart), ``strength`` (plus ``z_i . z_j`` regressed on each link's log O/E);
+* ``--stop-on matched-auc``: early stopping on the validation AUC against
+  distance-matched non-links, a score that keeps moving after epoch 1;
+* ``--graph g1.pt g2.pt``: one encoder trained on several cell lines; ``--init
+  model.pt``: fine-tune a trained model.
+
+Loss = reconstruction + KL/N; early stopping restores the best weights.
 
 Random negatives are mostly far apart along the genome while contacts are mostly
 close, so a test AUC alone says little. Two baselines sit beside it in
@@ -16,7 +30,9 @@ close, so a test AUC alone says little. Two baselines sit beside it in
 * (a) the distance-only predictor (score = -|i - j|) on the same test pairs;
 * (b) AUC against *distance-matched* negatives (non-contacts drawn at exactly the
   distances of the test contacts), for the model and for distance-only (0.5 by
-  construction).
+  construction), beside common neighbours, Adamic-Adar and degree product on the
+  same pairs (``matched_baselines_auc``), with the share of test links that found a
+  matched non-link (``matched_coverage``).
 
 Outputs in ``--outdir``: ``model.pt``, ``emb.npy`` + ``emb.tsv`` (mu of every bin),
 ``metrics.json``, ``training_curve.csv`` / ``.png``, with provenance sidecars.

@@ -447,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--umap-epochs", type=int, default=UMAP_EPOCHS,
                    help="UMAP layout epochs (umap's own default is 500 below 10,000 points: "
                         "tighter clouds, 2.5x the time)")
+    p.add_argument("--model", default=None,
+                   help="model.pt of the embeddings: adds the untrained-encoder baseline (same architecture, "
+                        "random weights, mean of 5 seeds) to P_baselines.tsv (needs --graphs)")
     p.add_argument("--silhouette-max-bins", type=int, default=10000,
                    help="score a random subset of this many A/B bins when there are more")
     p.add_argument("--umap-max-bins", type=int, default=20000,
@@ -488,6 +491,7 @@ def _load_inputs(args: argparse.Namespace) -> list[dict]:
             g = common.load_graph(args.graphs[i])
             common.check_rows(len(emb), g["x"].shape[0], f"embedding {e}", f"graph {args.graphs[i]}")
             cell["features"] = g["x"].numpy()
+            cell["graph"] = g
             cell["inputs"].append(args.graphs[i])
         if truth is not None:
             cell["truth"] = truth_labels(truth, comp, lab)
@@ -519,6 +523,34 @@ def silhouette_table(cells: list[dict], *, max_bins: int = 10000, seed: int = 0)
     return pd.DataFrame(rows)
 
 
+def baseline_table(cells: list[dict], *, hparams: dict | None = None, max_bins: int = 10000,
+                   seed: int = 0) -> pd.DataFrame:
+    """The embedding beside every baseline of :mod:`baselines`, on every metric.
+
+    One row per cell line, label source and representation: the embedding, E1, E1-E3
+    (E1-E10 when the CSV has E1..E10), the raw features and the best ``Â^k X``
+    (with ``--graphs``), and the untrained encoder (with ``--model``; mean of 5 seeds).
+    """
+    import baselines
+
+    rows = []
+    for cell in cells:
+        sources = {"calls": cell["comp"]["compartment"].to_numpy(str)}
+        if "truth" in cell:
+            sources["truth"] = cell["truth"]
+        for source, labels in sources.items():
+            found = {"embedding": baselines.embedding_metrics(x=cell["emb"], labels=labels, max_bins=max_bins,
+                                                              seed=seed)}
+            found.update(baselines.embedding_baselines(labels=labels, comp=cell["comp"], g=cell.get("graph"),
+                                                       hparams=hparams if "graph" in cell else None,
+                                                       max_bins=max_bins, seed=seed))
+            for name, m in found.items():
+                rows.append({"cell": cell["label"], "labels": source, "representation": name,
+                             **{k: m[k] for k in baselines.EMBEDDING_METRICS},
+                             "k": m.get("k"), "probe_sd": m.get("probe_sd")})
+    return pd.DataFrame(rows)
+
+
 def _run(args: argparse.Namespace) -> None:
     cells = _load_inputs(args)
     common.seed_everything(args.seed)
@@ -536,6 +568,9 @@ def _run(args: argparse.Namespace) -> None:
         common.write_provenance(out(suffix), prov)
 
     table = silhouette_table(cells, max_bins=args.silhouette_max_bins, seed=args.seed)
+    hparams = (common.load_pt(args.model, expect=common.MODEL_FORMAT, what="model")["hparams"]
+               if args.model else None)
+    base = baseline_table(cells, hparams=hparams, max_bins=args.silhouette_max_bins, seed=args.seed)
     for r in table.itertuples():
         log.info("silhouette %s vs %s: embedding %.3f (n_A=%d n_B=%d)", r.cell, r.labels,
                  r.embedding, r.n_A, r.n_B)
@@ -572,7 +607,10 @@ def _run(args: argparse.Namespace) -> None:
         "umap_epochs": args.umap_epochs,
         "seed": args.seed, "joint": bool(joint), "columns": notes,
         "features_available": "features" in table.columns,
-        "silhouette": table.to_dict(orient="records")})
+        "silhouette": table.to_dict(orient="records"),
+        "baselines": base.to_dict(orient="records")})
+    common.write_table(out("baselines.tsv"), base, float_format="%.4f")
+    common.write_provenance(out("baselines.tsv"), prov)
     common.write_provenance(out("silhouette.json"), prov)
     if "features" not in table.columns:
         log.info("no --graphs given: the raw-feature baseline column is omitted")

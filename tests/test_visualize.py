@@ -161,8 +161,10 @@ def test_single_cell_line_skips_joint_plot_with_a_warning(tmp_path, monkeypatch,
     prefix = tmp_path / "fig/umap"
     assert ve.main(viz_args(tmp_path, prefix, ["GM12878"])) == 0
     made = sorted(p.name for p in prefix.parent.glob("umap_*") if "provenance" not in p.name)
-    assert made == ["umap_GM12878_compartment.png", "umap_GM12878_position.png",
+    assert made == ["umap_GM12878_compartment.png", "umap_GM12878_position.png", "umap_baselines.tsv",
                     "umap_silhouette.json", "umap_silhouette.tsv"]
+    base = pd.read_csv(prefix.parent / "umap_baselines.tsv", sep="\t")
+    assert {"embedding", "E1", "E1-E3"} <= set(base.representation) and base.probe.notna().all()
 
 
 # ---------------------------------------------------------------------------- bad input

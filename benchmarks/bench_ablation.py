@@ -1,0 +1,199 @@
+"""Ablation: objective x encoder x edge rule, each cell beside the baselines that need no learning.
+
+    python benchmarks/bench_ablation.py                      # writes benchmarks/ABLATION.md (+ .json)
+    python benchmarks/bench_ablation.py --seeds 0 --epochs 20 --out /tmp/abl.md   # a quick look
+
+Data: the simulator (``simulate_data.py --difficulty D --seed S``, a shortened chr21
+so the grid fits a loaded 2-core machine) at two difficulties and ``--seeds``, plus
+the real GM12878 chr21 map at 40 kb (folder 11 of ../shared/data/real, scored against
+Rao 2014's A/B: A1/A2 vs B1-B3; skipped when absent). Every run is in-process.
+
+For every dataset and edge rule the baselines come first (:mod:`baselines`): E1,
+E1-E3, E1-E10, the best ``Â^k X`` (k = 1..4), and the untrained encoder (mean of
+5 seeds); then every (objective, encoder) cell is trained once (``--epochs``,
+``--patience``) and scored with the same metrics: blocked linear A/B probe (5
+contiguous folds), cosine and Euclidean silhouette, effective rank, first-PC
+share, distance-matched test AUC beside common neighbours. Simulated cells are
+mean ± sd over seeds. Nothing is tuned to a dataset: every cell runs the same flags.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import baselines  # noqa: E402
+import build_graph  # noqa: E402
+import common  # noqa: E402
+import compute_compartments as cc  # noqa: E402
+import hicio  # noqa: E402
+import model as vgae  # noqa: E402
+import simulate_data  # noqa: E402
+import train_vgae  # noqa: E402
+import visualize_embeddings as viz  # noqa: E402
+
+log = logging.getLogger("bench_ablation")
+REAL = ROOT.parent / "shared" / "data" / "real" / "11_GM12878_IMR90_chr21_40kb_hg19_Rao2014"
+SIM_MARKS = ("CTCF", "H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3")
+REAL_MARKS = ("H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3", "H3K4me1")
+#: A shortened chr21 (24 Mb, 4 Mb unmappable) at 25 kb: ~800 usable bins.
+SIM_ARGS = ("--length", "24000000", "--pericentromere-bp", "4000000", "--zoom")
+EDGE_RULES = {"count": dict(edge_rule="count", min_contacts=10, edge_transform="log1p"),
+              "q0.1": dict(edge_rule="quantile", edge_quantile=0.1, edge_transform="oe"),
+              "q0.2-1Mb": dict(edge_rule="quantile", edge_quantile=0.2, edge_transform="oe", max_dist=1_000_000)}
+RULE_NOTES = {"count": "raw count >= 10 within 5 Mb, log1p weights (the seed's rule; follows depth)",
+              "q0.1": "top 10 % of usable pairs by O/E at every distance within 5 Mb, log O/E weights",
+              "q0.2-1Mb": "top 20 % of usable pairs by O/E at every distance within 1 Mb, log O/E weights"}
+#: (encoder, objective) cells trained per dataset and edge rule (``--cells``).
+CELLS = ("gcn/bce", "jk/bce", "gcn/strength", "jk/strength")
+METRICS = ("probe", "silhouette_cosine", "silhouette_euclidean", "effective_rank", "pc1_share")
+
+
+def rao_labels(bins: pd.DataFrame) -> np.ndarray:
+    """Rao 2014 GM12878 subcompartments at each bin's midpoint, as A (A1/A2) / B (B1-B3) / N."""
+    bed = pd.read_csv(REAL / "GM12878_Rao2014_subcompartments_hg19.bed", sep="\t", header=None,
+                      names=["chrom", "start", "end", "label"])
+    sub = bed["label"].astype(str).str[0].where(bed["label"].astype(str).str[0].isin(["A", "B"]), "N")
+    truth = pd.DataFrame({"chrom": bed["chrom"], "start": bed["start"], "end": bed["end"], "c": sub})
+    return viz.truth_labels(truth.rename(columns={"c": "compartment_GM12878"}), bins, "GM12878")
+
+
+def load_dataset(kind: str, *, seed: int, work: Path) -> dict[str, Any]:
+    """Contacts, tracks, E1..E10 and A/B labels of one dataset (``real`` or a difficulty)."""
+    if kind == "real":
+        mcool, marks, folder, res = REAL / "GM12878.mcool", REAL_MARKS, REAL, 40_000
+    else:
+        folder = work / f"sim_{kind}_{seed}"
+        if not (folder / "truth.tsv").exists():
+            rc = simulate_data.main(["--out", str(folder), "-q", "--difficulty", kind, "--seed", str(seed),
+                                     *SIM_ARGS])
+            if rc != 0:
+                raise RuntimeError(f"simulate_data --difficulty {kind} --seed {seed} failed")
+        mcool, marks, res = folder / "GM12878.mcool", SIM_MARKS, 25_000
+    clr = hicio.open_cooler(str(mcool), res=res)
+    block = hicio.read_cis(clr, "chr21")
+    tracks = hicio.read_tracks([folder / f"GM12878_{m}.bw" for m in marks], block.bins())
+    comp, _ = cc.call_compartments(block, tracks[:, list(marks).index("H3K27ac")], n_eigs=10)
+    if kind == "real":
+        labels = rao_labels(block.bins())
+    else:
+        labels = viz.truth_labels(viz.read_truth(folder / "truth.tsv", ["GM12878"]), block.bins(), "GM12878")
+    return dict(block=block, tracks=tracks, marks=list(marks), comp=comp, labels=labels)
+
+
+def run_dataset(ds: dict[str, Any], *, epochs: int, patience: int, hidden: int, latent: int,
+                rules: list[str], cells: list[str]) -> list[dict]:
+    """One row per (edge rule, representation): the baselines, then every trained cell."""
+    rows = []
+    encoders = sorted({c.split("/")[0] for c in cells})
+    for rule in rules:
+        kw = EDGE_RULES[rule]
+        g = build_graph.build_graph([ds["block"]], ds["tracks"], ds["marks"], **kw)
+        edges = g["edge_index"].shape[1] // 2
+        data = vgae.prepare_graph(g)
+        base = baselines.embedding_baselines(labels=ds["labels"], comp=ds["comp"], g=g)
+        for name in ("E1", "E1-E3", "E1-E10", "AkX"):
+            rows.append(dict(rule=rule, edges=edges, what=name, **{k: base[name][k] for k in METRICS}))
+        for enc in encoders:
+            hp = vgae.VGAE(in_channels=len(ds["marks"]), hidden=hidden, latent=latent, encoder=enc).hparams
+            unt = [baselines.embedding_metrics(x=e, labels=ds["labels"])
+                   for e in baselines.untrained_embeddings(hparams=hp, data=data)]
+            rows.append(dict(rule=rule, edges=edges, what=f"untrained {enc}",
+                             **{k: float(np.nanmean([u[k] for u in unt])) for k in METRICS}))
+        for enc, obj in (c.split("/") for c in cells):
+            t0 = time.perf_counter()
+            with vgae.cpu_threads(1):
+                res = train_vgae.train_vgae(data, hidden=hidden, latent=latent, epochs=epochs, patience=patience,
+                                            encoder=enc, objective=obj,
+                                            stop_on="auc" if obj == "bce" else "matched-auc",
+                                            rng=common.seed_everything(0))
+            m = res.metrics
+            em = baselines.embedding_metrics(x=vgae.embed(res.model, data), labels=ds["labels"])
+            rows.append(dict(rule=rule, edges=edges, what=f"VGAE {enc} / {obj}", **em,
+                             matched_auc=m["matched_test_auc"],
+                             cn_auc=m["matched_baselines_auc"]["common_neighbours"],
+                             aa_auc=m["matched_baselines_auc"]["adamic_adar"],
+                             dp_auc=m["matched_baselines_auc"]["degree_product"],
+                             coverage=m["matched_coverage"], best_epoch=m["best_epoch"],
+                             seconds=round(time.perf_counter() - t0, 1)))
+            log.info("%s | %s: probe %.3f matched AUC %.3f (CN %.3f) best epoch %d", rule, rows[-1]["what"],
+                     em["probe"], m["matched_test_auc"] or np.nan, rows[-1]["cn_auc"] or np.nan, m["best_epoch"])
+    return rows
+
+
+def _cell(v: pd.Series) -> str:
+    v = v.dropna()
+    if not len(v):
+        return "–"
+    return f"{v.mean():.3f}" if len(v) == 1 else f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
+
+
+def markdown(table: pd.DataFrame, args: argparse.Namespace) -> str:
+    cols = ["probe", "silhouette_euclidean", "silhouette_cosine", "effective_rank", "pc1_share", "matched_auc",
+            "cn_auc", "aa_auc", "dp_auc", "best_epoch"]
+    head = ["Edge rule", "Representation", "Probe A/B", "Sil. eucl.", "Sil. cos.", "Eff. rank", "PC1 share",
+            "Matched AUC", "CN AUC", "AA AUC", "DP AUC", "Best epoch"]
+    out = ["# Ablation: objective × encoder × edge rule", "",
+           f"`{' '.join(['python benchmarks/bench_ablation.py', *sys.argv[1:]])}` — seeds {args.seeds}, "
+           f"epochs ≤ {args.epochs}, patience {args.patience}, hidden {args.hidden}, latent {args.latent}. "
+           "Simulated rows: mean ± sd over seeds; real: one run. Probe = logistic regression, 5 contiguous "
+           "folds; matched AUC = test links vs distance-matched non-links; CN/AA/DP = common neighbours, "
+           "Adamic–Adar, degree product on the same pairs from the training graph.", "",
+           "Edge rules: " + "; ".join(f"`{k}` = {RULE_NOTES[k]}" for k in args.rules) + ".", ""]
+    for ds, part in table.groupby("dataset", sort=False):
+        out += [f"## {ds}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for (rule, what), r in part.groupby(["rule", "what"], sort=False):
+            out.append("| " + " | ".join([rule, what, *(_cell(r[c]) if c in r else "–" for c in cols)]) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--difficulties", nargs="+", default=["realistic", "hard"])
+    p.add_argument("--no-real", action="store_true")
+    p.add_argument("--rules", nargs="+", choices=list(EDGE_RULES), default=list(EDGE_RULES))
+    p.add_argument("--cells", nargs="+", default=list(CELLS), help="encoder/objective pairs to train")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--patience", type=int, default=15)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--latent", type=int, default=32)
+    p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "ablation")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "ABLATION.md")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    for name in ("chromatin_gnn", "chromatin_gnn.train", "chromatin_gnn.model"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    args.work.mkdir(parents=True, exist_ok=True)
+    jobs = [(d, s) for d in args.difficulties for s in args.seeds]
+    if not args.no_real and REAL.is_dir():
+        jobs.append(("real", 0))
+    rows = []
+    for kind, seed in jobs:
+        name = "real GM12878 chr21 40 kb vs Rao 2014 A/B" if kind == "real" else f"simulated, {kind}"
+        log.info("dataset %s seed %d", kind, seed)
+        ds = load_dataset(kind, seed=seed, work=args.work)
+        for r in run_dataset(ds, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
+                             latent=args.latent, rules=args.rules, cells=args.cells):
+            rows.append({"dataset": name, "seed": seed, **r})
+        table = pd.DataFrame(rows)
+        text = markdown(table, args)
+        common.write_table(args.out.with_suffix(".tsv"), table, float_format="%.4f")
+        with common.atomic_output(args.out) as tmp:
+            tmp.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
