@@ -47,8 +47,8 @@ SIM_MARKS = ("CTCF", "H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3")
 REAL_MARKS = ("H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3", "H3K4me1")
 #: A shortened chr21 (24 Mb, 4 Mb unmappable) at 25 kb: ~800 usable bins.
 SIM_ARGS = ("--length", "24000000", "--pericentromere-bp", "4000000", "--zoom")
-EDGE_RULES = {"count": dict(edge_rule="count", min_contacts=10, edge_transform="log1p"),
-              "q0.1": dict(edge_rule="quantile", edge_quantile=0.1, edge_transform="oe"),
+EDGE_RULES = {"count": dict(edge_rule="count", min_contacts=10, edge_transform="log1p", max_dist=5_000_000),
+              "q0.1": dict(edge_rule="quantile", edge_quantile=0.1, edge_transform="oe", max_dist=5_000_000),
               "q0.2-1Mb": dict(edge_rule="quantile", edge_quantile=0.2, edge_transform="oe", max_dist=1_000_000)}
 RULE_NOTES = {"count": "raw count >= 10 within 5 Mb, log1p weights (the seed's rule; follows depth)",
               "q0.1": "top 10 % of usable pairs by O/E at every distance within 5 Mb, log O/E weights",
@@ -130,6 +130,30 @@ def run_dataset(ds: dict[str, Any], *, epochs: int, patience: int, hidden: int, 
     return rows
 
 
+def edges_per_cell(work: Path, *, seed: int = 0) -> list[list]:
+    """Edges of each cell's graph under every edge rule: simulated realistic (IMR90 1.5x deeper) and real."""
+    pairs = [("simulated realistic", work / f"sim_realistic_{seed}", 25_000, SIM_MARKS)]
+    if REAL.is_dir():
+        pairs.append(("real chr21 40 kb", REAL, 40_000, REAL_MARKS))
+    rows = []
+    for name, folder, res, marks in pairs:
+        if not (folder / "GM12878.mcool").exists():
+            continue
+        counts = {}
+        for cell in ("GM12878", "IMR90"):
+            block = hicio.read_cis(hicio.open_cooler(str(folder / f"{cell}.mcool"), res=res), "chr21")
+            depth = float(block.count[block.i != block.j].sum())
+            for rule, kw in EDGE_RULES.items():
+                args = {k: v for k, v in kw.items() if k not in ("edge_rule", "edge_quantile", "edge_transform")}
+                i, _, _ = build_graph.cis_edges(block, rule=kw["edge_rule"], quantile=kw.get("edge_quantile", 0.1),
+                                                transform=kw["edge_transform"], **args)
+                counts[cell, rule] = (i.size, depth)
+        for rule in EDGE_RULES:
+            (e1, d1), (e2, d2) = counts["GM12878", rule], counts["IMR90", rule]
+            rows.append([name, rule, f"{d2 / d1:.2f}", f"{e1:,}", f"{e2:,}", f"{e2 / max(e1, 1):.2f}"])
+    return rows
+
+
 def _cell(v: pd.Series) -> str:
     v = v.dropna()
     if not len(v):
@@ -189,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         table = pd.DataFrame(rows)
         text = markdown(table, args)
         common.write_table(args.out.with_suffix(".tsv"), table, float_format="%.4f")
+        with common.atomic_output(args.out) as tmp:
+            tmp.write_text(text + "\n")
+    rows = edges_per_cell(args.work, seed=args.seeds[0])
+    if rows:
+        text += "\n".join(["", "## Edges per cell (depth invariance)", "",
+                           "| Data | Edge rule | IMR90/GM12878 contacts | GM12878 edges | IMR90 edges | ratio |",
+                           "|---|---|---|---|---|---|", *("| " + " | ".join(r) + " |" for r in rows), ""])
         with common.atomic_output(args.out) as tmp:
             tmp.write_text(text + "\n")
     print(text)

@@ -222,3 +222,23 @@ def test_real_plotgardener_pair(real_dir, tmp_path):
         usable = g["mask"].numpy()
         assert 200 <= usable.sum() <= 240  # the 2.3 Mb window at 10 kb
         assert (g["x"][usable].std(0) > 0).all() and g["edge_index"].shape[1] > 10_000
+
+
+def test_quantile_edge_rule_does_not_follow_depth():
+    """Same map at two depths: the O/E-quantile rule keeps the same number of edges per distance;
+    the raw-count rule keeps more at the deeper one."""
+    rng = np.random.default_rng(0)
+    n = 60
+    d = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    lab = np.where((np.arange(n) // 10) % 2 == 0, 1.0, -1.0)
+    rate = 50.0 / (d + 1) * np.exp(0.4 * np.outer(lab, lab))
+    counts = {k: np.triu(rng.poisson(k * rate)).astype(float) for k in (1, 4)}
+    counts = {k: c + np.triu(c, 1).T for k, c in counts.items()}
+    per_d = {}
+    for rule in ("quantile", "count"):
+        for k, c in counts.items():
+            i, j, _ = build_graph.cis_edges(hicio.CisBlock.from_dense(c, res=10), max_dist=300, rule=rule,
+                                            min_contacts=10, quantile=0.2)
+            per_d[rule, k] = np.bincount(j - i, minlength=n)
+    np.testing.assert_array_equal(per_d["quantile", 1], per_d["quantile", 4])
+    assert per_d["count", 4].sum() > 1.2 * per_d["count", 1].sum()
