@@ -275,17 +275,22 @@ def import_umap():
     """
     if "umap" in sys.modules:
         return sys.modules["umap"]
+    cache = Path(os.environ.get("NUMBA_CACHE_DIR") or NUMBA_CACHE)
     try:
-        NUMBA_CACHE.mkdir(parents=True, exist_ok=True)
-        writable = os.access(NUMBA_CACHE, os.W_OK)
+        cache.mkdir(parents=True, exist_ok=True)
+        writable = os.access(cache, os.W_OK)
     except OSError:
         writable = False
-    if writable and not os.environ.get("NUMBA_CACHE_DIR"):
-        os.environ["NUMBA_CACHE_DIR"] = str(NUMBA_CACHE)
+    if not writable:  # e.g. a read-only checkout: umap compiles as it always did
+        log.info("numba cache folder %s is not writable: UMAP kernels are compiled in this run", cache)
+        import umap
+
+        return umap
+    os.environ["NUMBA_CACHE_DIR"] = str(cache)
     import numba
 
-    if writable and not numba.config.CACHE_DIR:  # numba imported before the variable was set
-        numba.config.CACHE_DIR = str(NUMBA_CACHE)
+    if not numba.config.CACHE_DIR:  # numba imported before the variable was set
+        numba.config.CACHE_DIR = str(cache)
     njit, seen = numba.njit, set()
 
     def flags(fn, kwargs: dict) -> dict:  # a second jit of one function would share its cache key
