@@ -7,6 +7,7 @@ outputs, replace UMAP by a stand-in, or stop before UMAP.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,21 @@ def test_umap_kernels_are_compiled_into_the_on_disk_cache(visualized):
     assert numba.config.CACHE_DIR
     # the fixture's subprocess fitted UMAPs: their compiled layout epoch is on disk
     assert list(Path(numba.config.CACHE_DIR).glob("umap*/layouts._optimize_layout_euclidean_single_epoch*.nbi"))
+
+
+def test_unwritable_numba_cache_falls_back_to_compiling(tmp_path):
+    """Where the cache folder cannot be made (read-only checkout), umap imports as it always did."""
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a folder cannot be made under a file
+    code = ("import visualize_embeddings as ve; u = ve.import_umap(); "
+            "print(type(u.layouts._nb_optimize_layout_euclidean_single_epoch._cache).__name__)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(ve.__file__).parent, env={**os.environ, "NUMBA_CACHE_DIR": str(blocker / "numba")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["NullCache"]
 
 
 def test_single_cell_line_skips_joint_plot_with_a_warning(tmp_path, monkeypatch, capsys):
