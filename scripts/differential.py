@@ -416,7 +416,8 @@ def plot_attribution(regions: pd.DataFrame, marks: Sequence[str], *, title: str 
     import matplotlib.pyplot as plt
 
     cols = [f"attr_{m}" for m in marks]
-    r = regions[regions[cols].notna().all(axis=1)].head(max_regions)
+    r = (regions[regions[cols].notna().all(axis=1)].head(max_regions) if set(cols) <= set(regions.columns)
+         else regions.iloc[:0])
     fig, ax = plt.subplots(figsize=(1.2 + 0.6 * len(marks), 1.2 + 0.28 * max(len(r), 1)))
     if len(r):
         a = r[cols].to_numpy(float)

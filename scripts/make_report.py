@@ -24,7 +24,7 @@ from typing import Any
 
 import common
 from common import fmt_num
-from compare_embeddings import filter_text, format_p, md_table, summary_markdown
+from compare_embeddings import filter_text, md_table, summary_markdown
 
 log = logging.getLogger("chromatin_gnn.report")
 
@@ -244,12 +244,12 @@ def headline(run: dict) -> list[str]:
     lines.append(f"Cosine distance {s['label1']} vs {s['label2']}: mean {s['distance']['mean']:.3f}"
                  + (f" (A {fmt_num(by.get('A'))}, B {fmt_num(by.get('B'))})" if by else ""))
     if "switches" in s:
-        sw, perm = s["switches"], s.get("permutation", {})
-        p = {k: format_p(perm.get("counts", {}).get(f"{k}_filtered", {}).get("p"), perm.get("n_perm", 0))
-             for k in ("B_to_A", "A_to_B")}
-        lines.append(f"Switches ({filter_text(sw['filter'])}): B→A {sw['filtered']['B_to_A']} (p {p['B_to_A']}), "
-                     f"A→B {sw['filtered']['A_to_B']} (p {p['A_to_B']}); "
-                     f"unfiltered {sw['table']['B_to_A']} / {sw['table']['A_to_B']}")
+        sw, sig = s["switches"], s.get("significance")
+        lines.append(f"Switches ({filter_text(sw['filter'])}): B→A {sw['filtered']['B_to_A']}, "
+                     f"A→B {sw['filtered']['A_to_B']}; compartments differ in "
+                     f"{sw['table']['B_to_A']} / {sw['table']['A_to_B']} bins"
+                     + (f"; {sig['n_changed']} other bins change significantly in the embedding "
+                        f"(q ≤ {sig['fdr']}, null: within-cell pseudo-replicates)" if sig else ""))
     if "truth" in s:
         f, u = s["truth"]["filtered"], s["truth"]["unfiltered"]
         lines.append(f"Switch recovery vs planted truth: precision {fmt_num(f['precision'])}, "

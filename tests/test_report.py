@@ -65,7 +65,7 @@ def test_report_holds_the_numbers_of_the_json_files(fake_results):
     assert f"| B | {by['B']['n']:,} | {by['B']['mean']:.3f} | {by['B']['median']:.3f} |" in text
     sw = s["switches"]
     assert f"| B | A | {sw['table']['B_to_A']} | {sw['filtered']['B_to_A']} |" in text
-    assert "filter: min-run 3" in text and "circular shifts" in text
+    assert "calls: min-run 3" in text and "circular shifts" in text
     assert f"{s['truth']['filtered']['precision']:.3f}" in text
     assert "![UMAP of GM12878 by compartment](figures/umap_GM12878_compartment.png)" in text
     assert "![Per-bin cosine distance](figures/chr21_delta.png)" in text
