@@ -14,7 +14,8 @@ scaling (stages against bins and edges, log-log plot, profile), real (real data)
 genome (the genome-wide targets, from bench_genome.py's saved records unless
 --with-genome re-measures them), calibration (how hard the simulated data are beside
 the real maps; also written to benchmarks/CALIBRATION.md), umap (UMAP layout time and
-stability against its epochs).
+stability against its epochs), sparse_e1 (our sparse E1 vs cooltools eigs_cis on a
+simulated chr1 at 10 kb; needs --with-cooltools).
 Working files go to benchmarks/_work/ (git-ignored). Only a full run (no --only,
 no --quick) writes benchmarks/RESULTS.md unless --out says otherwise.
 """
@@ -37,7 +38,7 @@ import common  # noqa: E402
 #: Section -> module whose ``section(cfg)`` measures it (imported only when it runs).
 SECTIONS = {"stages": "bench_stages", "naive": "bench_naive", "accuracy": "bench_accuracy",
             "scaling": "bench_scaling", "real": "bench_real", "genome": "bench_genome",
-            "calibration": "bench_calibration", "umap": "bench_umap"}
+            "calibration": "bench_calibration", "umap": "bench_umap", "sparse_e1": "bench_sparse_e1"}
 
 
 def cpu_minutes() -> float:
