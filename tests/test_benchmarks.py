@@ -82,6 +82,33 @@ def test_pipeline_ratio_uses_the_floor_timed_beside_each_run():
     assert r["cpu_ratios"] == [10.0, 32 / 3, 40 / 3] and r["cpu_median"] == 32 / 3
 
 
+def test_umap_layout_overlap_is_one_for_the_same_neighbourhoods_only():
+    import bench_umap
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(200, 2))
+    turned = xy @ np.array([[0.0, -1.0], [1.0, 0.0]]) * 3 + 5  # rotated, scaled, shifted: same neighbours
+    assert bench_umap.knn_overlap(xy, turned) == 1.0
+    assert bench_umap.knn_overlap(xy, rng.normal(size=(200, 2))) < 0.3
+
+
+def test_sparse_e1_table_reads_the_childrens_records(tmp_path):
+    import bench_sparse_e1 as b
+    import numpy as np
+
+    e1 = np.linspace(-1, 1, 50)
+    for solver, (wall, cpu, sign) in zip(b.SOLVERS, ((2.0, 1.0, 1), (3.0, 1.5, 1), (8.0, 4.0, -1))):
+        np.save(tmp_path / f"{solver}.npy", sign * e1 + (0.01 * np.arange(50) if sign > 0 else 0))
+        (tmp_path / f"{solver}.json").write_text(json.dumps({"solve_s": wall}))
+        (tmp_path / f"{solver}.log.rusage.json").write_text(json.dumps(
+            {"wall_s": wall + 1, "user_s": cpu, "sys_s": 0.0, "peak_rss_mb": 100.0}))
+    res = b.collect(tmp_path, chrom="chr1", res=10_000)
+    a = res["solvers"]["ours-cooltools"]["agreement"]
+    assert a["r"] < -0.99 and a["sign_agreement"] < 0.2  # a flipped E1 is reported, not hidden
+    assert "4×" in b.table(res) and res["n_bins"] == 50
+
+
 @pytest.mark.parametrize("k", [1.0, 2.0])
 def test_fitted_exponent_of_a_power_law(k):
     x = [500, 1000, 2000, 5000]
