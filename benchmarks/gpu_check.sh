@@ -9,7 +9,10 @@
 # ~10,000 bins, --difficulty easy), builds both GM12878 graphs and the IMR90 graph to encode, and
 # downloads the wheels the GPU image lacks (cooler, pyBigWig, hictkpy: common.py checks that
 # they are installed; train/encode never import them) for CPython 3.12 manylinux.
-# It prints the folder's size: the device tool carries at most 64 MiB.
+# It prints the folder's size: the device tool carries at most 64 MiB (wheels ~15 MB; with the
+# default edge rule the chr1 graphs are ~3 MB each, 9,959 bins and 147k edges). A larger graph:
+#   LARGE_SIM="--chrom chr1 --res 10000 --zoom --difficulty easy" LARGE_GRAPH_ARGS="--max-dist 2000000" \
+#     bash benchmarks/gpu_check.sh prepare   # (delete benchmarks/_work/gpu/large_* first)
 #
 # run: for each graph, train_vgae.py for a fixed number of epochs (no early stop) on
 # --device cpu (all cores: --threads 0) and --device cuda, then encode_graph.py with each model
@@ -29,16 +32,20 @@ EPOCHS_LARGE=${EPOCHS_LARGE:-50}
 prepare() {
   source scripts/bootstrap.sh
   mkdir -p "$W/wheels" "$W/sim"
-  local large="--chrom chr1 --res 25000 --zoom --difficulty easy"
+  local large=${LARGE_SIM:-"--chrom chr1 --res 25000 --zoom --difficulty easy"} res
   [ -f "$W/sim/default/GM12878.mcool" ] || "$PY" scripts/simulate_data.py --out "$W/sim/default" -q
   # shellcheck disable=SC2086
   [ -f "$W/sim/large/GM12878.mcool" ] || "$PY" scripts/simulate_data.py --out "$W/sim/large" $large -q
   for set in default large; do
-    chrom=chr21; [ $set = large ] && chrom=chr1
+    chrom=chr21 res=25000 extra=()
+    if [ $set = large ]; then
+      chrom=$(echo "$large" | sed -n 's/.*--chrom \([^ ]*\).*/\1/p'); res=$(echo "$large" | sed -n 's/.*--res \([0-9]*\).*/\1/p')
+      read -r -a extra <<<"${LARGE_GRAPH_ARGS:-}"
+    fi
     for cell in GM12878 IMR90; do
       [ -f "$W/${set}_${cell}.pt" ] || "$PY" scripts/build_graph.py --mcool "$W/sim/$set/$cell.mcool" \
-        --bigwigs "$W/sim/$set/${cell}_CTCF.bw" "$W/sim/$set/${cell}_H3K27me3.bw" --chrom $chrom --res 25000 \
-        --out "$W/${set}_${cell}.pt" -q
+        --bigwigs "$W/sim/$set/${cell}_CTCF.bw" "$W/sim/$set/${cell}_H3K27me3.bw" --chrom "$chrom" --res "$res" \
+        --out "$W/${set}_${cell}.pt" -q "${extra[@]}"
     done
   done
   rm -rf "$W/sim"   # only the graphs travel
