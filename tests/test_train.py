@@ -64,7 +64,7 @@ def test_metrics_put_the_model_beside_the_distance_baseline(trained):
     assert s["test_links"] == s["test_negatives"] > 0 and s["val_links"] == s["val_negatives"] > 0
     assert s["usable_bins"] == 108 and s["masked_bins"] == 12
     curve = pd.read_csv(trained / "training_curve.csv")
-    assert len(curve) == m["epochs_run"] and m["val_matched_auc"] == pytest.approx(curve.val_matched_auc.max())
+    assert len(curve) == m["epochs_run"] and m["val_auc"] == pytest.approx(curve.val_auc.max())
 
 
 def test_same_seed_gives_byte_identical_embeddings(trained, graph_path, tmp_path):
@@ -85,7 +85,7 @@ def test_early_stopping_restores_the_best_weights():
                                     rng=common.seed_everything(0))
     m, h = res.metrics, res.history
     assert m["stopped_early"] and m["epochs_run"] == m["best_epoch"] + 4
-    assert m["best_epoch"] == int(h.val_matched_auc.idxmax()) + 1  # --stop-on matched-auc
+    assert m["best_epoch"] == int(h.val_auc.idxmax()) + 1  # --stop-on auc (the default)
     sub, train, val, _ = res.splits
     adj = res.model.adjacency(train.edge_index, train.edge_weight, sub.num_nodes)
     assert train_vgae.evaluate(res.model, sub, adj, val)[0] == pytest.approx(m["val_auc"])
@@ -329,3 +329,11 @@ def test_joint_training_and_fine_tuning(graph_path, tmp_path):
     ckpt = torch.load(tmp_path / "f/model.pt", weights_only=True)
     assert ckpt["hparams"]["hidden"] == 16  # the checkpoint's architecture, not --hidden
     assert json.loads((tmp_path / "f/metrics.json").read_text())["fine_tuned"] is True
+
+
+def test_stop_on_matched_auc_picks_the_best_matched_epoch():
+    data = vgae.prepare_graph(toy_graph(seed=1))
+    with vgae.cpu_threads(1):
+        res = train_vgae.train_vgae(data, hidden=16, latent=8, epochs=12, patience=4, encoder="jk",
+                                    objective="matched", stop_on="matched-auc", rng=common.seed_everything(0))
+    assert res.metrics["best_epoch"] == int(res.history.val_matched_auc.idxmax()) + 1
