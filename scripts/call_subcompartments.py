@@ -25,10 +25,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import common  # first: one line naming the fix when the environment is missing
+
 import numpy as np
 import pandas as pd
 
-import common
 import subcompartments as sc
 import tracks
 import visualize_embeddings as ve

@@ -24,10 +24,11 @@ import logging
 import sys
 from pathlib import Path
 
+import common  # first: one line naming the fix when the environment is missing
+
 import numpy as np
 import pandas as pd
 
-import common
 from common import fmt_num
 from detection import precision_recall as detection_accuracy
 from differential import (DEFAULT_FDR, DEFAULT_MIN_RUN, SWITCH_NAMES, call_bins, chrom_codes,  # noqa: F401

@@ -42,11 +42,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import common  # first: one line naming the fix when the environment is missing
+
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-import common
 import hicio
 from common import DataError
 

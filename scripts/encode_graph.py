@@ -20,11 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import common  # first: one line naming the fix when the environment is missing
+
 import numpy as np
 import torch
 from torch_geometric.data import Data
 
-import common
 import model as vgae
 
 log = logging.getLogger("chromatin_gnn.encode")

@@ -72,6 +72,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import common  # first: one line naming the fix when the environment is missing
+
 import cooler
 import numpy as np
 import pandas as pd
@@ -79,7 +81,6 @@ import pyBigWig
 from scipy.ndimage import binary_dilation, gaussian_filter1d
 from tqdm import tqdm
 
-import common
 from common import DataError
 
 log = logging.getLogger("chromatin_gnn.simulate")

@@ -36,10 +36,11 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import common  # first: one line naming the fix when the environment is missing
+
 import numpy as np
 import pandas as pd
 
-import common
 import hicio
 from common import DataError
 

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import common  # first: one line naming the fix when the environment is missing
+
 import numpy as np
 import pandas as pd
 import torch
@@ -59,7 +61,6 @@ from torch_geometric.transforms import RandomLinkSplit
 from tqdm.auto import tqdm
 
 import baselines
-import common
 import model as vgae
 
 log = logging.getLogger("chromatin_gnn.train")

@@ -30,10 +30,11 @@ import sys
 import warnings
 from pathlib import Path
 
+import common  # first: one line naming the fix when the environment is missing
+
 import numpy as np
 import pandas as pd
 
-import common
 
 log = logging.getLogger("chromatin_gnn.visualize")
 

@@ -232,8 +232,18 @@ def test_malicious_pickle_is_refused_by_every_loader(kit):
 SYSTEM_PYTHON = Path("/root/.pyenv/shims/python3")
 
 
+#: Every step script (a file of scripts/ that runs as a program).
+STEP_SCRIPTS = sorted(f.stem for f in (ROOT / "scripts").glob("*.py")
+                      if 'if __name__ == "__main__":' in f.read_text())
+
+
+def test_every_step_script_is_checked_for_its_environment():
+    assert {"build_graph", "train_vgae", "encode_graph", "visualize_embeddings", "compare_embeddings",
+            "call_subcompartments", "differential", "simulate_data"} <= set(STEP_SCRIPTS)
+
+
 @pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no system python3 without the project's packages")
-@pytest.mark.parametrize("script", ["build_graph", "compute_compartments", "download_data"])
+@pytest.mark.parametrize("script", STEP_SCRIPTS)
 def test_script_without_its_venv_says_how_to_activate_it(script):
     """`python scripts/build_graph.py --help` with a Python lacking torch: one line naming the venv."""
     import subprocess
