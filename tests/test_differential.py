@@ -16,6 +16,7 @@ import differential as D
 import encode_graph
 import model as vgae
 import thin
+import tracks
 from conftest import assert_clean_error, call_main
 
 CELLS = ("GM12878", "IMR90")
@@ -193,6 +194,11 @@ def test_cli_writes_every_output_and_compare_uses_it(kit, sim_small, tmp_path):
     t = pd.read_csv(out["differential.csv"])
     assert {"p_value", "q_value", "p_E1", "q_E1", "call", "marks_delta"} <= set(t.columns)
     assert t.loc[~t["tested"], "p_value"].isna().all()
+    # the bigWigs hold the CSV's values (float32), gaps where the CSV has none
+    bins = t[["chrom", "start", "end"]]
+    np.testing.assert_allclose(tracks.read_bin_bigwig(out["delta.bw"], bins), t["cosine"], rtol=1e-5)
+    np.testing.assert_allclose(tracks.read_bin_bigwig(out["mlog10q.bw"], bins), -np.log10(t["q_value"]),
+                               rtol=1e-5)
     s = json.loads(out["differential.json"].read_text())
     assert s["truth"]["switch_calls"]["precision"] is None or s["truth"]["switch_calls"]["precision"] >= 0.8
     reg = pd.read_csv(out["regions.tsv"], sep="\t")
