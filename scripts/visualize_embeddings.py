@@ -8,7 +8,11 @@ well A and B bins separate (cosine silhouette, N bins excluded) in the
 embedding and, on the same bins, in two baselines: the raw node features of the
 graph (``--graphs``) and the leading compartment eigenvectors E1-E3 (and E1
 alone). With ``--truth`` the same silhouettes are computed against the planted
-labels of the simulated data.
+labels of the simulated data. The baseline table (``P_baselines.tsv``) scores the
+embedding beside every baseline of :mod:`baselines` on every metric; the silhouette
+table's numbers are read from it, not computed twice, and both use one masking
+rule (:func:`scored_labels`: a bin counts when it is labelled A/B and every
+representation is finite there).
 
 This module also holds the readers for the per-bin inputs shared with
 ``compare_embeddings.py``: :func:`read_embedding`, :func:`read_compartments`,
@@ -48,6 +52,8 @@ NOTES = {
     "features": "the graph's node features x (--graphs), as given to the encoder; cosine silhouette",
     "E1_E3": "E1, E2, E3 from the compartment CSV; cosine silhouette",
     "E1": "E1 alone; euclidean silhouette (cosine of 1-D vectors keeps only the sign)",
+    "scored": "one masking rule for every column and baseline row: a bin is scored when it is labelled "
+              "A or B and every representation is finite there (n_unscored counts the A/B bins left out)",
     "circular": "against the calls the E1-based baselines are circular (the calls are the sign "
                 "of E1, so they only measure how far bins sit from 0); compare them against truth",
 }
@@ -228,26 +234,42 @@ def ab_silhouette(x: np.ndarray, labels: np.ndarray, *, metric: str = "cosine",
     return float(silhouette_score(xs, y, metric=metric, sample_size=size, random_state=seed))
 
 
-def silhouette_rows(cell: str, source: str, labels: np.ndarray, sets: dict[str, np.ndarray], *,
-                    max_bins: int = 10000, seed: int = 0) -> dict:
-    """One table row: counts and the silhouette of each feature set on the same bins.
+def scored_labels(labels: np.ndarray, sets: dict[str, np.ndarray]) -> np.ndarray:
+    """The one masking rule of every silhouette and baseline score: ``labels`` with ``N``
+    wherever any representation in ``sets`` has a non-finite value.
 
-    A/B bins where any feature set has a non-finite value (e.g. E1-E3 of a bin
-    the calls masked, scored against the truth) are left out of every column
-    and counted in ``n_unscored``, so the columns compare like with like.
+    A bin is scored when it is labelled A or B *and* every representation of the
+    table is finite there (E1-E3 are NaN on bins the compartment step masked, which
+    the truth may still label), so each column and each baseline row is computed on
+    the same bins; the A/B bins left out are counted in ``n_unscored``.
     """
     finite = np.ones(len(labels), bool)
     for v in sets.values():
         finite &= np.isfinite(np.asarray(v, dtype=np.float64).reshape(len(labels), -1)).all(axis=1)
-    ab = np.isin(labels, ("A", "B"))
-    used = np.where(finite, labels, "N")
-    row = {"cell": cell, "labels": source, "n_A": int((used == "A").sum()),
-           "n_B": int((used == "B").sum()), "n_N": int((~ab).sum()),
-           "n_unscored": int((ab & ~finite).sum())}
+    return np.where(finite, labels, "N")
+
+
+def silhouette_rows(cell: str, source: str, labels: np.ndarray, sets: dict[str, np.ndarray], *,
+                    max_bins: int = 10000, seed: int = 0) -> dict:
+    """One silhouette-table row computed directly: counts and each set's silhouette, under
+    :func:`scored_labels`' masking (``E1`` euclidean, the others cosine).
+
+    The pipeline's table takes the same numbers from the baseline table instead
+    (:func:`score_cells`), so that each silhouette is computed once.
+    """
+    used = scored_labels(labels, sets)
+    row = _count_row(cell, source, labels, used)
     for name, v in sets.items():
         metric = "euclidean" if name == "E1" else "cosine"
         row[name] = ab_silhouette(v, used, metric=metric, max_bins=max_bins, seed=seed)
     return row
+
+
+def _count_row(cell: str, source: str, labels: np.ndarray, used: np.ndarray) -> dict:
+    ab = np.isin(labels, ("A", "B"))
+    return {"cell": cell, "labels": source, "n_A": int((used == "A").sum()),
+            "n_B": int((used == "B").sum()), "n_N": int((~ab).sum()),
+            "n_unscored": int((ab & ~np.isin(used, ("A", "B"))).sum())}
 
 
 # ----------------------------------------------------------------------------
@@ -510,51 +532,95 @@ def _load_inputs(args: argparse.Namespace) -> list[dict]:
     return cells
 
 
-def silhouette_table(cells: list[dict], *, max_bins: int = 10000, seed: int = 0) -> pd.DataFrame:
-    """Silhouette rows for every cell line and label source (calls, and truth when present)."""
-    rows = []
-    for cell in cells:
-        comp = cell["comp"]
-        sets = {"embedding": cell["emb"]}
-        if "features" in cell:
-            sets["features"] = cell["features"]
-        sets["E1_E3"] = comp[["E1", "E2", "E3"]].to_numpy(np.float64)
-        sets["E1"] = comp["E1"].to_numpy(np.float64)
-        sources = {"calls": comp["compartment"].to_numpy(str)}
-        if "truth" in cell:
-            sources["truth"] = cell["truth"]
-        for source, labels in sources.items():
-            rows.append(silhouette_rows(cell["label"], source, labels, sets,
-                                        max_bins=max_bins, seed=seed))
-    return pd.DataFrame(rows)
+#: Silhouette-table column -> (baseline-table representation, metric column).
+SILHOUETTE_FROM = {"embedding": ("embedding", "silhouette_cosine"), "features": ("features", "silhouette_cosine"),
+                   "E1_E3": ("E1-E3", "silhouette_cosine"), "E1": ("E1", "silhouette_euclidean")}
 
 
-def baseline_table(cells: list[dict], *, hparams: dict | None = None, max_bins: int = 10000,
-                   seed: int = 0) -> pd.DataFrame:
-    """The embedding beside every baseline of :mod:`baselines`, on every metric.
+def cell_representations(cell: dict, *, hparams: dict | None = None) -> tuple[dict, dict, list]:
+    """Every representation of one cell line's bins that the tables score.
 
-    One row per cell line, label source and representation: the embedding, E1, E1-E3
-    (E1-E10 when the CSV has E1..E10), the raw features and the best ``Â^k X``
-    (with ``--graphs``), and the untrained encoder (with ``--model``; mean of 5 seeds).
+    Returns ``(plain, smoothed, untrained)``: ``plain`` maps a name to ``[N, d]``
+    values (``embedding``, the eigenvector sets of :func:`baselines.eigenvector_sets`,
+    ``features`` with a graph); ``smoothed`` maps ``k`` to ``Â^k X``
+    (:func:`baselines.smoothed_features`, with a graph); ``untrained`` lists the
+    untrained encoder's mu per seed (:func:`baselines.untrained_embeddings`, with a
+    graph and ``hparams``). Computed once per cell line and shared by its label sources.
     """
     import baselines
 
-    rows = []
+    plain = {"embedding": cell["emb"], **baselines.eigenvector_sets(cell["comp"])}
+    smoothed, untrained = {}, []
+    g = cell.get("graph")
+    if g is not None:
+        import model as vgae
+
+        use_w = True if hparams is None else bool(hparams.get("use_edge_weight", True))
+        data = vgae.prepare_graph(g, use_edge_weight=use_w)
+        plain["features"] = cell["features"]
+        smoothed = baselines.smoothed_features(
+            x=cell["features"], edge_index=data.edge_index.numpy(),
+            edge_weight=data.edge_weight.numpy() if use_w else None, mask=g["mask"].numpy())
+        if hparams is not None:
+            untrained = baselines.untrained_embeddings(hparams=hparams, data=data)
+    return plain, smoothed, untrained
+
+
+def source_labels(cell: dict) -> dict[str, np.ndarray]:
+    """Label sources of one cell line: its own calls, and the planted truth when given."""
+    sources = {"calls": cell["comp"]["compartment"].to_numpy(str)}
+    if "truth" in cell:
+        sources["truth"] = cell["truth"]
+    return sources
+
+
+def score_cells(cells: list[dict], *, hparams: dict | None = None, max_bins: int = 10000,
+                seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The silhouette table and the baseline table, each score computed once.
+
+    Baseline table: one row per cell line, label source and representation, with
+    every :data:`baselines.EMBEDDING_METRICS` value: the embedding, E1, E1-E3 (E1-E10
+    when the CSV has E1..E10), the raw features and the best ``Â^k X`` (best ``k`` of
+    :data:`baselines.SMOOTHING_STEPS` by probe accuracy; with ``--graphs``), and the
+    untrained encoder (with ``--model``; mean of 5 seeds, spread in ``probe_sd``),
+    as :func:`baselines.embedding_baselines` defines them.
+
+    Silhouette table: counts per cell line and label source, and the silhouettes of
+    :data:`SILHOUETTE_FROM` read from the baseline rows. Both tables use one masking
+    rule (:func:`scored_labels`): a bin is scored when it is labelled A/B and every
+    representation is finite there, so every column and row compares the same bins.
+    """
+    import baselines
+
+    kw = dict(max_bins=max_bins, seed=seed)
+    sil_rows, base_rows = [], []
     for cell in cells:
-        sources = {"calls": cell["comp"]["compartment"].to_numpy(str)}
-        if "truth" in cell:
-            sources["truth"] = cell["truth"]
-        for source, labels in sources.items():
-            found = {"embedding": baselines.embedding_metrics(x=cell["emb"], labels=labels, max_bins=max_bins,
-                                                              seed=seed)}
-            found.update(baselines.embedding_baselines(labels=labels, comp=cell["comp"], g=cell.get("graph"),
-                                                       hparams=hparams if "graph" in cell else None,
-                                                       max_bins=max_bins, seed=seed))
-            for name, m in found.items():
-                rows.append({"cell": cell["label"], "labels": source, "representation": name,
-                             **{k: m[k] for k in baselines.EMBEDDING_METRICS},
-                             "k": m.get("k"), "probe_sd": m.get("probe_sd")})
-    return pd.DataFrame(rows)
+        plain, smoothed, untrained = cell_representations(cell, hparams=hparams)
+        every = {**plain, **{f"A{k}X": v for k, v in smoothed.items()},
+                 **{f"untrained{i}": v for i, v in enumerate(untrained)}}
+        for source, labels in source_labels(cell).items():
+            used = scored_labels(labels, every)
+            found = {name: baselines.embedding_metrics(x=v, labels=used, **kw) for name, v in plain.items()}
+            if smoothed:  # probe every k, score the best one in full
+                probe = {k: baselines.blocked_probe(x=v, labels=used) for k, v in smoothed.items()}
+                best = max(probe, key=lambda k: np.nan_to_num(probe[k], nan=-1))
+                found["AkX"] = {**baselines.embedding_metrics(x=smoothed[best], labels=used, **kw), "k": best}
+            if untrained:
+                found["untrained"] = baselines._mean_metrics(
+                    [baselines.embedding_metrics(x=e, labels=used, **kw) for e in untrained])
+            order = ["embedding", *(k for k in found if k not in ("embedding", "features", "AkX", "untrained")),
+                     *(k for k in ("features", "AkX", "untrained") if k in found)]
+            for name in order:
+                m = found[name]
+                base_rows.append({"cell": cell["label"], "labels": source, "representation": name,
+                                  **{k: m[k] for k in baselines.EMBEDDING_METRICS},
+                                  "k": m.get("k"), "probe_sd": m.get("probe_sd")})
+            row = _count_row(cell["label"], source, labels, used)
+            for col, (name, metric) in SILHOUETTE_FROM.items():
+                if name in found:
+                    row[col] = found[name][metric]
+            sil_rows.append(row)
+    return pd.DataFrame(sil_rows), pd.DataFrame(base_rows)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -573,10 +639,9 @@ def _run(args: argparse.Namespace) -> None:
         common.save_figure(fig, out(suffix))
         common.write_provenance(out(suffix), prov)
 
-    table = silhouette_table(cells, max_bins=args.silhouette_max_bins, seed=args.seed)
     hparams = (common.load_pt(args.model, expect=common.MODEL_FORMAT, what="model")["hparams"]
                if args.model else None)
-    base = baseline_table(cells, hparams=hparams, max_bins=args.silhouette_max_bins, seed=args.seed)
+    table, base = score_cells(cells, hparams=hparams, max_bins=args.silhouette_max_bins, seed=args.seed)
     for r in table.itertuples():
         log.info("silhouette %s vs %s: embedding %.3f (n_A=%d n_B=%d)", r.cell, r.labels,
                  r.embedding, r.n_A, r.n_B)
@@ -607,7 +672,7 @@ def _run(args: argparse.Namespace) -> None:
              "joint.png")
     common.write_table(out("silhouette.tsv"), table, float_format="%.4f")
     common.write_provenance(out("silhouette.tsv"), prov)
-    notes = {k: v for k, v in NOTES.items() if k in table.columns or k in ("labels", "circular")}
+    notes = {k: v for k, v in NOTES.items() if k in table.columns or k in ("labels", "scored", "circular")}
     common.write_json(out("silhouette.json"), {
         "metric": "cosine", "n_neighbors": args.n_neighbors, "min_dist": args.min_dist,
         "umap_epochs": args.umap_epochs,

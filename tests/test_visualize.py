@@ -90,6 +90,74 @@ def test_silhouette_table_has_baselines_and_truth(visualized):
     assert js["silhouette"][0]["embedding"] == pytest.approx(tab["embedding"].iat[0], abs=1e-4)
 
 
+def _scored_cells(tmp_path: Path, *, model: bool = True):
+    """Inputs of the pipeline's command (graphs, truth) on 160 synthetic bins, read as _run reads them."""
+    import model as vgae
+
+    paths = write_fake_run(tmp_path, n=160)
+    truth = pd.read_csv(paths["truth"], sep="\t")
+    for c in CELLS:  # the compartment step masks 6 bins that the truth labels A or B
+        csv = paths[c] / "compartments_chr21.csv"
+        comp = pd.read_csv(csv)
+        hide = np.flatnonzero((truth[f"compartment_{c}"] != "N").to_numpy())[10:16]
+        comp.loc[hide, ["E1", "E2", "E3"]], comp.loc[hide, "compartment"] = np.nan, "N"
+        comp.to_csv(csv, index=False)
+    graphs = [write_graph(tmp_path / f"{c}.pt", paths[c] / "compartments_chr21.csv") for c in CELLS]
+    args = ve.build_parser().parse_args(viz_args(tmp_path, tmp_path / "fig/umap") + [
+        "--graphs", *map(str, graphs), "--truth", str(paths["truth"])])
+    hp = vgae.VGAE(in_channels=2, hidden=8, latent=4).hparams if model else None
+    return ve._load_inputs(args), hp
+
+
+def test_silhouette_table_reads_the_baseline_rows_under_one_masking_rule(tmp_path):
+    """Each silhouette is computed once: the silhouette table's numbers are the baseline table's,
+    and both equal a direct computation on the bins scored_labels keeps (A/B, every set finite)."""
+    cells, hp = _scored_cells(tmp_path)
+    sil, base = ve.score_cells(cells, hparams=hp)
+    assert list(sil.columns) == ["cell", "labels", "n_A", "n_B", "n_N", "n_unscored",
+                                 "embedding", "features", "E1_E3", "E1"]
+    for cell in cells:
+        comp = cell["comp"]
+        sets = {"embedding": cell["emb"], "features": cell["features"],
+                "E1_E3": comp[["E1", "E2", "E3"]].to_numpy(float), "E1": comp["E1"].to_numpy(float)}
+        for source, labels in ve.source_labels(cell).items():
+            got = sil[(sil["cell"] == cell["label"]) & (sil["labels"] == source)].iloc[0]
+            want = ve.silhouette_rows(cell["label"], source, labels, sets)
+            for k, v in want.items():
+                assert got[k] == (pytest.approx(v, abs=1e-12) if isinstance(v, float) else v), (source, k)
+            rows = base[(base["cell"] == cell["label"]) & (base["labels"] == source)].set_index("representation")
+            for col, (name, metric) in ve.SILHOUETTE_FROM.items():
+                assert rows.loc[name, metric] == got[col]
+    on_truth = sil[sil["labels"] == "truth"]
+    # the truth labels bins whose E1 the calls masked: those are unscored in every column
+    assert (on_truth["n_unscored"] == 6).all() and (sil[sil["labels"] == "calls"]["n_unscored"] == 0).all()
+
+
+def test_baseline_rows_are_those_of_baselines_embedding_baselines(tmp_path):
+    """score_cells computes each representation once per cell line and the full metrics of AkX's
+    best k only; its rows must be what baselines.embedding_baselines gives on the same bins."""
+    import baselines
+
+    cells, hp = _scored_cells(tmp_path)
+    _, base = ve.score_cells(cells, hparams=hp)
+    for cell in cells:
+        plain, smoothed, untrained = ve.cell_representations(cell, hparams=hp)
+        every = {**plain, **{f"s{k}": v for k, v in smoothed.items()}, **{f"u{i}": v for i, v in enumerate(untrained)}}
+        for source, labels in ve.source_labels(cell).items():
+            used = ve.scored_labels(labels, every)
+            ref = {"embedding": baselines.embedding_metrics(x=cell["emb"], labels=used)}
+            ref.update(baselines.embedding_baselines(labels=used, comp=cell["comp"], g=cell["graph"], hparams=hp))
+            rows = base[(base["cell"] == cell["label"]) & (base["labels"] == source)]
+            assert list(rows["representation"]) == list(ref)
+            for r in rows.itertuples():
+                for k in (*baselines.EMBEDDING_METRICS, "k", "probe_sd"):
+                    want, got = ref[r.representation].get(k), getattr(r, k)
+                    if want is None or (isinstance(want, float) and np.isnan(want)):
+                        assert got is None or np.isnan(got), (source, r.representation, k)
+                    else:
+                        assert got == pytest.approx(want, abs=1e-12), (source, r.representation, k)
+
+
 def test_ab_silhouette_matches_sklearn_and_ignores_n():
     from sklearn.metrics import silhouette_score
 
