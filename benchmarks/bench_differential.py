@@ -1,23 +1,31 @@
 #!/usr/bin/env python
-"""Differential analysis (issue 16): calibration, detection of planted changes, real replicates.
+"""Differential analysis (issue 16): switch calls, sub-only changes, Δ modes, calibration, real replicates.
 
-    python benchmarks/bench_differential.py                      # default + hard preset, seeds 0 1, real
-    python benchmarks/bench_differential.py --configs default --seeds 0 --no-real   # quick
+    python benchmarks/bench_differential.py                   # default seeds 0 1 2, hard 0 1, real chr21
+    python benchmarks/bench_differential.py --seeds 0 --hard-seeds --no-real --modes frozen   # quick
 
-For every simulated configuration (``--configs``: default data, ``hard`` preset) and
-simulator seed, the pipeline runs to ``encode`` in ``benchmarks/_work/diff/<name>``
-(kept; ``--fresh`` re-runs), then:
+For every simulated data set (default difficulty, seeds ``--seeds``; ``--difficulty
+hard``, seeds ``--hard-seeds``) the pipeline runs to ``encode`` with its defaults in
+``benchmarks/_work/diff/<cfg>_s<seed>`` (kept; ``--fresh`` re-runs it with ``--force``,
+e.g. after the training default changed), then:
 
-* **calibration**: the first cell split binomially into two halves, each treated as a
-  cell, through the same test: every difference is technical, so p must be uniform
-  (fraction at p <= 0.05, KS statistic, bins at q <= 0.05);
-* **detection**: ``differential.py --truth`` on the two cells: precision/recall of the
-  A/B switch calls at the default FDR, AUC of the embedding Δ beside |ΔE1| and the raw
-  marks' Δ, for A/B switches and for subcompartment-only changes separately.
+* **switch calls** (``differential.py --truth``): precision/recall of the A/B switch calls
+  at the default FDR under each ``--switch-rule`` (``sign``: the labels differ;
+  ``halfway``: E1 moved half of the local A-B gap), beside the naive caller (labels differ,
+  no test, no run filter) and the ceiling of any sign-based caller (the sign of the
+  simulator's noiseless compartment score); AUC of the embedding Δ beside |ΔE1| and the
+  raw and graph-smoothed marks' Δ;
+* **subcompartment-only changes** (compartment unchanged): AUC of the same scores;
+* **Δ modes** (``--modes``): zero-shot (``frozen`` BatchNorm), BatchNorm ``refit`` on cell
+  2, ``finetune`` (train_vgae ``--init`` on cell 2's graph, ``--model2``) and ``joint``
+  (one encoder trained on both graphs): the embedding scores of each;
+* **calibration**: cell 1 split binomially into two halves treated as two cells: every
+  difference is technical, so p must be uniform (fraction at p <= 0.05, KS, q <= 0.05).
 
 On the real chr21 maps (folder 11): GM12878 vs IMR90, and GM12878 replicate 1 vs
-replicate 2 (fraction of usable bins at q <= 0.05; target <= 2 %). Prints Markdown
-with mean ± sd over seeds; raw numbers in ``benchmarks/_work/diff/results.json``.
+replicate 2 (usable bins at q <= 0.05; target <= 2 %). Prints Markdown with mean ± sd over
+seeds, writes it to ``--out`` (``benchmarks/DIFFERENTIAL.md``), raw numbers in
+``benchmarks/_work/diff/results.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import common  # noqa: E402
+import detection as DET  # noqa: E402
 import differential as D  # noqa: E402
 import encode_graph  # noqa: E402
 
@@ -42,40 +51,115 @@ WORK = ROOT / "benchmarks" / "_work" / "diff"
 REAL = ROOT.parent / "shared" / "data" / "real" / "11_GM12878_IMR90_chr21_40kb_hg19_Rao2014"
 REAL_MARKS = ("H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3", "H3K4me1")
 CONFIGS = {"default": [], "hard": ["--difficulty", "hard"]}
+MODES = ("frozen", "refit", "finetune", "joint")
+CELLS = ("GM12878", "IMR90")
 PY = sys.executable
 
 
 def pipeline(base: Path, args: list[str], *, fresh: bool) -> Path:
-    """Run ``run_pipeline.sh ... --to encode`` into ``base`` unless its model and embeddings exist."""
-    done = base / "results" / "IMR90" / "emb.npy"
+    """Run ``run_pipeline.sh ... --to encode`` (its defaults) into ``base`` unless done (``fresh``: --force)."""
+    done = base / "results" / CELLS[1] / "emb.npy"
     if done.exists() and not fresh:
         return base
     cmd = ["bash", str(ROOT / "run_pipeline.sh"), "--raw", str(base / "raw"), "--processed", str(base / "processed"),
-           "--results", str(base / "results"), "--to", "encode", *args]
+           "--results", str(base / "results"), "--to", "encode", *(["--force"] if fresh else []), *args]
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     return base
 
 
-def diff_args(base: Path, prefix: Path, c1: str = "GM12878", c2: str = "IMR90", *, raw: Path | None = None,
-              tag: str = "chr21", extra: tuple = ()) -> list[str]:
+def _py(script: str, *args) -> None:
+    subprocess.run([PY, str(ROOT / "scripts" / script), *map(str, args), "-q"], check=True, cwd=ROOT)
+
+
+def _train_like(model: Path) -> list[str]:
+    """train_vgae flags that make a fine-tuned or joint model match ``model`` (its objective and
+    encoder, from the metrics.json beside it); the rest stays at train_vgae's defaults."""
+    m = model.parent / "metrics.json"
+    rec = json.loads(m.read_text()) if m.exists() else {}
+    return [x for k in ("objective", "encoder") if rec.get(k) for x in (f"--{k}", rec[k])]
+
+
+def mode_inputs(base: Path, mode: str, *, seed: int, fresh: bool, tag: str = "chr21") -> dict:
+    """Model(s) and embeddings of one Δ mode (trained/encoded on first use, kept in ``base/modes``)."""
+    r, g = base / "results", [base / "processed" / f"{c}_{tag}.pt" for c in CELLS]
+    m1 = r / CELLS[0] / "model.pt"
+    if mode == "frozen":
+        return {"model": m1, "emb": [r / c / "emb.npy" for c in CELLS], "extra": []}
+    out = base / "modes" / mode
+    if mode == "refit":
+        emb2 = out / "emb2.npy"
+        if fresh or not emb2.exists():
+            _py("encode_graph.py", "--model", m1, "--graph", g[1], "--out", emb2, "--bn", "refit")
+        return {"model": m1, "emb": [r / CELLS[0] / "emb.npy", emb2], "extra": ["--bn", "refit"]}
+    if mode == "finetune":
+        if fresh or not (out / "emb.npy").exists():
+            _py("train_vgae.py", "--graph", g[1], "--init", m1, "--outdir", out, "--seed", seed, *_train_like(m1))
+        return {"model": m1, "emb": [r / CELLS[0] / "emb.npy", out / "emb.npy"],
+                "extra": ["--model2", out / "model.pt"]}
+    if mode == "joint":
+        emb2 = out / f"emb_{g[1].stem}.npy"
+        if fresh or not emb2.exists():
+            _py("train_vgae.py", "--graph", g[0], g[1], "--outdir", out, "--seed", seed, *_train_like(m1))
+        return {"model": out / "model.pt", "emb": [out / "emb.npy", emb2], "extra": []}
+    raise ValueError(mode)
+
+
+def diff_args(base: Path, prefix: Path, c1: str = CELLS[0], c2: str = CELLS[1], *, raw: Path | None = None,
+              tag: str = "chr21", model: Path | None = None, emb: list | None = None, extra: tuple = ()) -> list[str]:
     raw = raw or base / "raw"
     r = base / "results"
-    args = ["--model", r / c1 / "model.pt", "--prefix", prefix, "-q"]
+    emb = emb or [r / c1 / "emb.npy", r / c2 / "emb.npy"]
+    args = ["--model", model or r / c1 / "model.pt", "--prefix", prefix, "--ig-steps", "0", "-q"]
     for k, c in ((1, c1), (2, c2)):
         args += [f"--mcool{k}", raw / f"{c}.mcool", f"--graph{k}", base / "processed" / f"{c}_{tag}.pt",
-                 f"--emb{k}", r / c / "emb.npy", f"--comp{k}", r / c / f"compartments_{tag}.csv", f"--label{k}", c]
+                 f"--emb{k}", emb[k - 1], f"--comp{k}", r / c / f"compartments_{tag}.csv", f"--label{k}", c]
     if (raw / "truth.tsv").exists():
         args += ["--truth", raw / "truth.tsv"]
     return [str(a) for a in (*args, *extra)]
 
 
-def detection(base: Path, name: str) -> dict:
-    prefix = WORK / "out" / name / "chr21"
-    assert D.main(diff_args(base, prefix)) == 0
-    return json.loads(D.output_paths(prefix)["differential.json"].read_text())
+def rule_scores(table: pd.DataFrame, base: Path, truth: Path) -> dict:
+    """Precision/recall of the switch calls under each rule, and of the naive caller, from one table."""
+    comp = [pd.read_csv(base / "results" / c / "compartments_chr21.csv") for c in CELLS]
+    labs = [D.encode(c["compartment"].to_numpy(str)) for c in comp]
+    e1 = [c["E1"].to_numpy(float) for c in comp]
+    bins = table[["chrom", "start", "end"]]
+    chrom, new_chrom = D.chrom_codes(bins)
+    t = DET.planted(truth, bins, CELLS)
+    tested = table["tested"].to_numpy(bool) & ~t["N"]
+    res = int(np.median(bins["end"] - bins["start"]))
+    gap = D.local_gap(e1, labs, table["usable"].to_numpy(bool), chrom, window=round(D.GAP_WINDOW_BP / res))
+    q_e1, q_emb = table["q_E1"].to_numpy(float), table["q_value"].to_numpy(float)
+    out = {}
+    for rule in D.SWITCH_RULES:
+        codes = D.switch_candidates(e1[0], e1[1], labs[0], labs[1], rule=rule, gap=gap)
+        calls = D.call_bins(codes, q_e1, q_emb, new_chrom=new_chrom, min_run=D.DEFAULT_MIN_RUN)
+        calls = np.where(calls < 3, calls, 0)
+        out[rule] = DET.precision_recall(np.where(tested, calls, 0), np.where(tested, t["switch"], 0))
+    naive = D.switch_codes(labs[0], labs[1])
+    out["naive"] = DET.precision_recall(np.where(tested, naive, 0), np.where(tested, t["switch"], 0))
+    return out
 
 
-def calibration(base: Path, *, seed: int, cell: str = "GM12878", n_splits: int = 1) -> dict:
+def detection(base: Path, name: str, *, modes, seed: int, fresh: bool) -> dict:
+    out = {}
+    for mode in modes:
+        inp = mode_inputs(base, mode, seed=seed, fresh=fresh)
+        prefix = WORK / "out" / name / mode / "chr21"
+        assert D.main(diff_args(base, prefix, model=inp["model"], emb=inp["emb"], extra=tuple(inp["extra"]))) == 0
+        paths = D.output_paths(prefix)
+        s = json.loads(paths["differential.json"].read_text())
+        if mode == modes[0]:  # the switch calls rest on E1 alone: the same in every mode
+            table = pd.read_csv(paths["differential.csv"])
+            s["rules"] = rule_scores(table, base, base / "raw" / "truth.tsv")
+            extra = extra_scores(table, base / "raw" / "truth.tsv")
+            for k in ("switch_auc", "sub_only_auc"):
+                s["truth"].setdefault(k, {}).update(extra.get(k, {}))
+        out[mode] = s
+    return out
+
+
+def calibration(base: Path, *, seed: int, cell: str = CELLS[0], n_splits: int = 1) -> dict:
     """Same cell against itself (two binomial halves), through :func:`differential.differential`."""
     r = base / "results"
     model, _ = encode_graph.load_model(str(r / cell / "model.pt"))
@@ -108,14 +192,13 @@ def real_runs(*, fresh: bool) -> dict:
     g_rep = base / "processed" / f"{rep}_chr21.pt"
     bws = [str(REAL / f"GM12878_{m}.bw") for m in REAL_MARKS]  # the replicate shares GM12878's marks
     if fresh or not (base / "results" / rep / "emb.npy").exists():
-        for cmd in (["build_graph.py", "--mcool", REAL / f"{rep}.mcool", "--bigwigs", *bws, "--feature-names",
-                     *REAL_MARKS, "--chrom", "chr21", "--res", "40000", "--out", g_rep],
-                    ["compute_compartments.py", "--mcool", REAL / f"{rep}.mcool", "--bigwig_orient", *bws,
-                     "--orient-names", *REAL_MARKS, "--chrom", "chr21", "--res", "40000",
-                     "--out", base / "results" / rep / "compartments_chr21.csv"],
-                    ["encode_graph.py", "--model", base / "results/GM12878/model.pt", "--graph", g_rep,
-                     "--out", base / "results" / rep / "emb.npy"]):
-            subprocess.run([PY, str(ROOT / "scripts" / cmd[0]), *map(str, cmd[1:]), "-q"], check=True, cwd=ROOT)
+        _py("build_graph.py", "--mcool", REAL / f"{rep}.mcool", "--bigwigs", *bws, "--feature-names", *REAL_MARKS,
+            "--chrom", "chr21", "--res", "40000", "--out", g_rep)
+        _py("compute_compartments.py", "--mcool", REAL / f"{rep}.mcool", "--bigwig_orient", *bws,
+            "--orient-names", *REAL_MARKS, "--chrom", "chr21", "--res", "40000",
+            "--out", base / "results" / rep / "compartments_chr21.csv")
+        _py("encode_graph.py", "--model", base / "results/GM12878/model.pt", "--graph", g_rep,
+            "--out", base / "results" / rep / "emb.npy")
     out = {}
     for name, c2 in (("GM12878_vs_IMR90", "IMR90"), ("rep1_vs_rep2", rep)):
         prefix = WORK / "out" / "real" / name / "chr21"
@@ -131,57 +214,139 @@ def ms(values) -> str:
     return f"{np.mean(v):.3f} ± {np.std(v):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
 
 
-def markdown(res: dict) -> str:
-    lines = ["## Differential analysis (issue 16)", ""]
+SCORE_NAMES = {"cosine": "embedding cosine Δ (full depth)", "z_embedding": "embedding Δ / coverage-matched null",
+               "abs_delta_E1": "\\|ΔE1\\|", "marks_delta": "raw marks Δ",
+               "smoothed_marks_delta": "graph-smoothed marks Δ",
+               "abs_delta_E1_w5": "\\|ΔE1\\| averaged over 5 bins",
+               "smoothed_marks_delta_w5": "graph-smoothed marks Δ averaged over 5 bins",
+               "e1_marks_rank_mean": "mean rank of the two rows above (contacts + marks, no model)"}
+#: window (bins) of the genome-smoothed baselines
+WINDOW = 5
+
+
+def extra_scores(table: pd.DataFrame, truth: Path) -> dict:
+    """AUCs of model-free baselines built from the table: |ΔE1| and the graph-smoothed marks' Δ, each
+    averaged over WINDOW consecutive bins, and their mean rank; A/B switches and sub-only changes."""
+    from scipy.stats import rankdata
+
+    bins = table[["chrom", "start", "end"]]
+    t = DET.planted(truth, bins, CELLS)
+    tested = table["tested"].to_numpy(bool) & ~t["N"]
+    chrom = pd.Series(D.chrom_codes(bins)[0])
+
+    def window(x):
+        v = pd.Series(np.where(tested, x, np.nan))
+        return v.groupby(chrom).transform(lambda s: s.rolling(WINDOW, center=True, min_periods=1).mean()).to_numpy()
+
+    sc = {"abs_delta_E1_w5": np.abs(window(table["delta_E1"].to_numpy(float))),
+          "smoothed_marks_delta_w5": window(table["smoothed_marks_delta"].to_numpy(float))}
+    ok = tested & np.isfinite(sc["abs_delta_E1_w5"]) & np.isfinite(sc["smoothed_marks_delta_w5"])
+    rank = np.full(len(table), np.nan)
+    rank[ok] = sum(rankdata(v[ok]) for v in sc.values())
+    sc["e1_marks_rank_mean"] = rank
+    out = {"switch_auc": {k: DET.auc(v, t["switch"] > 0, tested) for k, v in sc.items()}}
+    if "sub_only" in t:
+        out["sub_only_auc"] = {k: DET.auc(v, t["sub_only"], tested & (t["switch"] == 0)) for k, v in sc.items()}
+    return common.strict_json(out)
+
+
+def markdown(res: dict, *, command: str = "") -> str:
+    lines = ["# Differential analysis (issue 16)", "",
+             f"Produced by `{command or 'python benchmarks/bench_differential.py'}`; mean ± sd over simulator seeds "
+             "(population sd). Targets: switch calls precision ≥ 0.90 and recall ≥ 0.85 at q ≤ 0.05 on the "
+             "default and hard data; subcompartment-only AUC ≥ 0.80; replicate vs replicate ≤ 2 % of bins at "
+             "q ≤ 0.05.", ""]
     for cfg, runs in res.get("sim", {}).items():
-        det = [r["detection"]["truth"] for r in runs]
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        modes = list(runs[0]["detection"])
+        first = [r["detection"][modes[0]] for r in runs]
+        lines += [f"## {cfg} data (seeds {seeds})", "", "### A/B switch calls at q(ΔE1) ≤ 0.05, min-run "
+                  f"{D.DEFAULT_MIN_RUN}", "", "| Caller | Precision | Recall |", "|---|---|---|"]
+        rows = [("`--switch-rule sign` (the labels differ; default)", "sign"),
+                ("`--switch-rule halfway` (E1 moved ≥ ½ of the local A–B gap)", "halfway"),
+                ("naive: the labels differ, no test, no run filter", "naive")]
+        for text, k in rows:
+            pr = [d["rules"][k] for d in first]
+            lines.append(f"| {text} | {ms(p['precision'] for p in pr)} | {ms(p['recall'] for p in pr)} |")
+        orc = [d["truth"].get("switch_calls_noiseless_sign") for d in first]
+        if all(orc):
+            lines.append(f"| ceiling: sign of the simulator's noiseless score (no noise at all) | "
+                         f"{ms(o['precision'] for o in orc)} | {ms(o['recall'] for o in orc)} |")
+        lines += ["", "### Detection AUC per score (Δ mode columns)", "",
+                  "| Score | " + " | ".join(f"A/B switch, {m}" for m in modes) + " | "
+                  + " | ".join(f"sub-only, {m}" for m in modes) + " |",
+                  "|---|" + "---|" * (2 * len(modes))]
+        for k, text in SCORE_NAMES.items():
+            cells = [ms(r["detection"][m]["truth"]["switch_auc"].get(k) for r in runs) for m in modes]
+            cells += [ms(r["detection"][m]["truth"].get("sub_only_auc", {}).get(k) for r in runs) for m in modes]
+            lines.append(f"| {text} | " + " | ".join(cells) + " |")
+        lines += ["", "Only the embedding rows depend on the mode; |ΔE1| and the marks are the same in every "
+                  "column.", ""]
+        for m in modes:
+            sc = [r["detection"][m]["truth"].get("sub_only_calls") for r in runs]
+            fr = [r["detection"][m]["fraction_significant_embedding"] for r in runs]
+            if all(sc):
+                lines.append(f"- {m}: bins with q(embedding) ≤ 0.05 {ms(fr)}; subcompartment-only 'changed' "
+                             f"calls precision {ms(s['precision'] for s in sc)}, recall "
+                             f"{ms(s['recall'] for s in sc)}")
         cal = [r["calibration"] for r in runs]
-        lines += [f"### {cfg} data ({len(runs)} simulator seed(s), mean ± sd)", "",
-                  "| Quantity | Value |", "|---|---|",
-                  f"| A/B switch calls at q ≤ 0.05: precision | {ms(d['switch_calls']['precision'] for d in det)} |",
-                  f"| A/B switch calls: recall | {ms(d['switch_calls']['recall'] for d in det)} |"]
-        for k in ("cosine", "z_embedding", "abs_delta_E1", "marks_delta"):
-            lines.append(f"| A/B switch AUC, {k} | {ms(d['switch_auc'][k] for d in det)} |")
-        if all("sub_only_auc" in d for d in det):
-            for k in ("cosine", "z_embedding", "abs_delta_E1", "marks_delta"):
-                lines.append(f"| subcompartment-only AUC, {k} | {ms(d['sub_only_auc'][k] for d in det)} |")
-            lines.append(f"| subcompartment-only 'changed' calls: precision | "
-                         f"{ms(d['sub_only_calls']['precision'] for d in det)} |")
-            lines.append(f"| subcompartment-only 'changed' calls: recall | "
-                         f"{ms(d['sub_only_calls']['recall'] for d in det)} |")
+        lines += ["", "### Calibration (cell 1 against itself: two binomial halves)", "",
+                  "| Test | fraction p ≤ 0.05 | KS statistic vs U(0,1) | fraction q ≤ 0.05 |", "|---|---|---|---|"]
         for test in ("embedding", "E1"):
-            lines.append(f"| calibration (same cell, two halves), {test}: fraction p ≤ 0.05 | "
-                         f"{ms(c[test]['fraction_p_le_alpha'] for c in cal)} |")
-            lines.append(f"| calibration, {test}: KS statistic vs U(0,1) | {ms(c[test]['ks_statistic'] for c in cal)} |")
-            lines.append(f"| calibration, {test}: fraction q ≤ 0.05 | {ms(c[test]['fraction_q_le_0.05'] for c in cal)} |")
+            lines.append(f"| {test} | {ms(c[test]['fraction_p_le_alpha'] for c in cal)} | "
+                         f"{ms(c[test]['ks_statistic'] for c in cal)} | "
+                         f"{ms(c[test]['fraction_q_le_0.05'] for c in cal)} |")
         lines.append("")
     for name, s in res.get("real", {}).items():
-        lines += [f"### real chr21 40 kb: {name}", "",
+        lines += [f"## real chr21 40 kb: {name}", "",
                   f"tested {s['n_tested']} bins; q ≤ 0.05: embedding {s['significant']['embedding']} "
                   f"({s['fraction_significant_embedding']:.1%}), E1 {s['significant']['E1']} "
                   f"({s['fraction_significant_E1']:.1%}); calls {s['calls']}", ""]
+    if res.get("sim"):
+        s = next(iter(res["sim"].values()))[0]["detection"]
+        note = next(iter(s.values())).get("null_covers")
+        if note:
+            lines += [f"The null covers {note}.", ""]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2], help="simulator seeds, default difficulty")
+    p.add_argument("--hard-seeds", nargs="*", type=int, default=[0, 1], help="simulator seeds, --difficulty hard")
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES, help="Δ modes (the first scores the "
+                   "switch rules)")
     p.add_argument("--no-real", action="store_true")
-    p.add_argument("--fresh", action="store_true", help="re-run the pipelines")
+    p.add_argument("--fresh", action="store_true", help="re-run the pipelines (--force) and the mode models")
+    p.add_argument("--from-json", action="store_true", help="only re-render the markdown from results.json")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "DIFFERENTIAL.md"), help="markdown output")
     args = p.parse_args(argv)
     common.setup_logging(quiet=True)
     res: dict = {"sim": {}, "real": {}}
-    for cfg in args.configs:
-        for seed in args.seeds:
-            base = pipeline(WORK / f"{cfg}_s{seed}", [*(["--sim-args", " ".join(CONFIGS[cfg])] if CONFIGS[cfg] else []),
-                                                       "--seed", str(seed)], fresh=args.fresh)
-            res["sim"].setdefault(cfg, []).append({"seed": seed, "detection": detection(base, f"{cfg}_s{seed}"),
-                                                   "calibration": calibration(base, seed=seed)})
-    if not args.no_real and REAL.is_dir():
+    if args.from_json:
+        res = json.loads((WORK / "results.json").read_text())
+        args.command = res.get("command", "")
+    else:
+        args.command = "python benchmarks/bench_differential.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    for cfg, seeds in (() if args.from_json else (("default", args.seeds), ("hard", args.hard_seeds))):
+        for seed in seeds:
+            name = f"{cfg}_s{seed}"
+            base = pipeline(WORK / name, [*(["--sim-args", " ".join(CONFIGS[cfg])] if CONFIGS[cfg] else []),
+                                          "--seed", str(seed)], fresh=args.fresh)
+            res["sim"].setdefault(cfg, []).append({
+                "seed": seed, "detection": detection(base, name, modes=args.modes, seed=seed, fresh=args.fresh),
+                "calibration": calibration(base, seed=seed)})
+            print(f"[bench_differential] {name} done", file=sys.stderr)
+    if not args.from_json and not args.no_real and REAL.is_dir():
         res["real"] = real_runs(fresh=args.fresh)
-    common.write_json(WORK / "results.json", res)
-    sys.stdout.write(markdown(res) + "\n")
+    if not args.from_json:
+        res["command"] = args.command
+        common.write_json(WORK / "results.json", res)
+    md = markdown(res, command=args.command)
+    with common.atomic_output(args.out) as tmp:
+        tmp.write_text(md + "\n")
+    common.write_provenance(args.out, common.provenance({"command": args.command}))
+    sys.stdout.write(md + "\n")
     return 0
 
 

@@ -474,6 +474,9 @@ def compare(run: dict, *, label1: str, label2: str, min_run: int = DEFAULT_MIN_R
     usable = both if usable is None else usable & both
     e1s = [c["E1"].to_numpy(np.float64) for c in run["comp"]]
     codes = switch_codes(c1, c2)
+    if diff is not None and "switch" in diff:
+        # the candidates differential.py tested (its --switch-rule), not only label flips
+        codes = diff["switch"].map({v: k for k, v in SWITCH_NAMES.items()}).fillna(0).to_numpy(np.int8)
     if diff is not None:
         for k in ("p_value", "q_value", "p_E1", "q_E1"):
             delta[k] = diff[k].to_numpy(np.float64)
@@ -490,6 +493,7 @@ def compare(run: dict, *, label1: str, label2: str, min_run: int = DEFAULT_MIN_R
     delta["switch_kept"] = kept
     summary["distance"] = distance_summary(delta["cosine"].to_numpy(), labs[0], usable)
     k = count_pairs(c1, c2, kept)[0]
+    k[4], k[5] = int((kept_codes == 1).sum()), int((kept_codes == 2).sum())
     summary["switches"] = {
         "filter": {"min_run": min_run, "min_delta_e1": min_delta_e1, "fdr": fdr if diff is not None else None},
         "table": dict(zip(("A_to_A", "B_to_B", "B_to_A", "A_to_B"), map(int, k[:4]))),

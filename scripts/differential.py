@@ -20,11 +20,18 @@ divided by the running median of the null over the bins of nearest coverage
 scaled null draws at least as large (one-sided for the distance, two-sided for
 ΔE1). Benjamini-Hochberg q-values over bins usable in every half of both cells.
 
-Calls at ``q <= --fdr``: A/B switches (compartments differ at full depth and
-q(ΔE1) passes) and, among the other bins, embedding changes (q(embedding)
-passes; e.g. subcompartment changes E1 does not see). Runs of calls are merged
-into regions; each region names the marks that drive its embedding change
-(integrated gradients, :mod:`attribution`).
+Calls at ``q <= --fdr``: A/B switches (a switch candidate whose q(ΔE1) passes, in a
+run of ``--min-run`` same-direction calls) and, among the other bins, embedding
+changes (q(embedding) passes; e.g. subcompartment changes E1 does not see). Switch
+candidates (``--switch-rule``): ``sign`` -- the full-depth A/B labels differ;
+``halfway`` -- E1 moved at least half of the local A-B gap (running A level minus
+running B level over 2 Mb, :func:`local_gap`) towards the other compartment, whether
+or not it crossed zero. Runs of calls are merged into regions; each region names the
+marks that drive its embedding change (integrated gradients, :mod:`attribution`).
+
+What the null covers: Hi-C sampling noise. The halves of a cell share its marks, so
+for the embedding test a difference in the marks between the cells (biology or ChIP
+noise alike) is significant; the ΔE1 test uses contacts only and is fully covered.
 
 Outputs (``--prefix P``): ``P_differential.csv`` (per bin), ``P_regions.tsv``,
 ``P_changes.bed`` (non-switch changes), ``P_differential.json``, ``P_delta.bw``
@@ -60,6 +67,13 @@ DEFAULT_MIN_RUN = 3
 #: bins in the running window of :func:`scale_by_coverage`
 SCALE_WINDOW = 151
 SWITCH_NAMES = {1: "B_to_A", 2: "A_to_B"}
+#: switch candidates (see :func:`switch_candidates`): "sign" -- the full-depth A/B labels differ;
+#: "halfway" -- the bin moved at least HALFWAY of the local A-B gap of E1 towards the other compartment
+SWITCH_RULES = ("sign", "halfway")
+DEFAULT_SWITCH_RULE = "sign"
+HALFWAY = 0.5
+#: genomic window (bp) of the running A and B levels in :func:`local_gap`
+GAP_WINDOW_BP = 2_000_000
 KIND_NAMES = {1: "B_to_A", 2: "A_to_B", 3: "changed"}
 
 
@@ -214,6 +228,54 @@ def calibration(p: np.ndarray, *, alpha: float = 0.05) -> dict[str, Any]:
 # ----------------------------------------------------------------------------
 # calls and regions
 # ----------------------------------------------------------------------------
+def local_gap(e1: Sequence[np.ndarray], codes: Sequence[np.ndarray], ok: np.ndarray, chrom: np.ndarray, *,
+              window: int) -> np.ndarray:
+    """Local distance between the typical A and the typical B level of E1, per bin.
+
+    For each cell, the running median (``window`` bins, centred, per chromosome) of E1 over
+    its A bins minus the same over its B bins (``codes`` 0 = A, 1 = B; only ``ok`` bins);
+    the two cells are averaged. Gaps at chromosome ends or in one-compartment stretches take
+    the nearest value on the chromosome; NaN where a chromosome has no A or no B bin.
+    """
+    w = max(5, int(window) | 1)
+    key = pd.Series(chrom)
+    gaps = []
+    for x, c in zip(e1, codes):
+        x = np.asarray(x, np.float64)
+        lev = []
+        for lab in (0, 1):
+            v = pd.Series(np.where(ok & (np.asarray(c) == lab) & np.isfinite(x), x, np.nan))
+            r = v.groupby(key).transform(lambda s: s.rolling(w, center=True, min_periods=5).median())
+            lev.append(r.groupby(key).transform(lambda s: s.ffill().bfill()).to_numpy())
+        gaps.append(lev[0] - lev[1])
+    g = np.mean(gaps, axis=0)
+    return np.where(g > 0, g, np.nan)
+
+
+def switch_candidates(e1_1: np.ndarray, e1_2: np.ndarray, c1: np.ndarray, c2: np.ndarray, *,
+                      rule: str = DEFAULT_SWITCH_RULE, gap: np.ndarray | None = None,
+                      halfway: float = HALFWAY) -> np.ndarray:
+    """Candidate A/B switches (0 none, 1 B->A, 2 A->B) before the significance test.
+
+    ``"sign"``: the full-depth labels ``c1``/``c2`` (0 A, 1 B, 2 N) differ. ``"halfway"``: the
+    bin is B (A) in cell 1 and E1 moved up (down) by at least ``halfway`` of the local A-B gap
+    (:func:`local_gap`) -- a bin that went at least half of the way to the other compartment,
+    whether or not its E1 crossed zero (compartment borders are gradual, so a short switched
+    run seldom crosses).
+    """
+    if rule == "sign":
+        return switch_codes(c1, c2)
+    if rule != "halfway":
+        raise ValueError(f"unknown switch rule {rule!r}; choose from {SWITCH_RULES}")
+    if gap is None:
+        raise ValueError("rule 'halfway' needs the local A-B gap")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        move = (np.asarray(e1_2, np.float64) - np.asarray(e1_1, np.float64)) / gap
+    both = (c1 < 2) & (c2 < 2)
+    return np.where(both & (c1 == 1) & (move >= halfway), 1,
+                    np.where(both & (c1 == 0) & (move <= -halfway), 2, 0)).astype(np.int8)
+
+
 def call_bins(codes: np.ndarray, q_e1: np.ndarray, q_emb: np.ndarray, *, fdr: float = DEFAULT_FDR,
               new_chrom: np.ndarray | None = None, min_run: int = 1) -> np.ndarray:
     """Per-bin call: 1 B->A, 2 A->B (compartments differ and q(ΔE1) <= fdr), 3 other change
@@ -373,12 +435,15 @@ def pseudo_replicates(cells: Sequence[dict], *, n_splits: int, seed: int,
 def differential(reps: dict[str, np.ndarray], *, full_emb: Sequence[np.ndarray], full_e1: Sequence[np.ndarray],
                  comp: Sequence[np.ndarray], coverage: np.ndarray, usable: np.ndarray,
                  bins: pd.DataFrame, features: Sequence[np.ndarray] | None = None,
-                 fdr: float = DEFAULT_FDR, min_run: int = 1, window: int = SCALE_WINDOW) -> pd.DataFrame:
+                 fdr: float = DEFAULT_FDR, min_run: int = 1, window: int = SCALE_WINDOW,
+                 switch_rule: str = DEFAULT_SWITCH_RULE, graphs: Sequence[dict] | None = None) -> pd.DataFrame:
     """The per-bin table: statistics, p/q of both tests, and calls (see the module docstring).
 
     ``usable``: bins usable at full depth in both cells; bins masked in any half are
     left out of the tests too. ``comp``: full-depth A/B/N labels of both cells.
-    ``features``: both cells' node features, for the marks-only baseline ``marks_delta``.
+    ``features``: both cells' node features, for the marks-only baselines ``marks_delta`` and
+    (with ``graphs``, the two cells' graphs) ``smoothed_marks_delta``. ``switch_rule``: see
+    :func:`switch_candidates`.
     """
     import detection
 
@@ -389,19 +454,28 @@ def differential(reps: dict[str, np.ndarray], *, full_emb: Sequence[np.ndarray],
     t_emb = test_bins(cos_b, cos_w, coverage, ok, two_sided=False, window=window)
     # ΔE1 is compared with its sign: cell 1 minus cell 2 (positive = more A-like in cell 1)
     t_e1 = test_bins(de_b, de_w, coverage, ok & np.isfinite(de_b), two_sided=True, window=window)
-    codes = switch_codes(encode(np.asarray(comp[0])), encode(np.asarray(comp[1])))
-    calls = call_bins(codes, t_e1["q"], t_emb["q"], fdr=fdr, new_chrom=chrom_codes(bins)[1], min_run=min_run)
+    labs = [encode(np.asarray(c)) for c in comp]
+    chrom, new_chrom = chrom_codes(bins)
+    res = int(np.median(bins["end"].to_numpy() - bins["start"].to_numpy())) if len(bins) else 1
+    gap = local_gap(full_e1, labs, usable, chrom, window=round(GAP_WINDOW_BP / max(res, 1)))
+    codes = switch_candidates(full_e1[0], full_e1[1], labs[0], labs[1], rule=switch_rule, gap=gap)
+    calls = call_bins(codes, t_e1["q"], t_emb["q"], fdr=fdr, new_chrom=new_chrom, min_run=min_run)
     df = bins[["chrom", "start", "end"]].reset_index(drop=True).copy()
     df["usable"] = usable
     df["tested"] = ok
     df["coverage"] = coverage
     df["cosine"] = np.where(usable, cosine_distance(full_emb[0], full_emb[1]), np.nan)
     df["delta_E1"] = np.asarray(full_e1[0], float) - np.asarray(full_e1[1], float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df["E1_move"] = np.where(usable, -df["delta_E1"].to_numpy() / gap, np.nan)  # in units of the A-B gap
     df["cosine_halves"], df["cosine_null"] = np.where(ok, cos_b, np.nan), np.where(ok, cos_w, np.nan)
     df["delta_E1_halves"], df["delta_E1_null"] = np.where(ok, de_b, np.nan), np.where(ok, de_w, np.nan)
     df["z_embedding"], df["z_E1"] = t_emb["z"], t_e1["z"]
     if features is not None:
         df["marks_delta"] = detection.marks_delta(features[0], features[1], usable)
+        if graphs is not None:
+            df["smoothed_marks_delta"] = detection.smoothed_marks_delta(features[0], features[1], graphs[0],
+                                                                        graphs[1], usable)
     df["p_value"], df["q_value"] = t_emb["p"], t_emb["q"]
     df["p_E1"], df["q_E1"] = t_e1["p"], t_e1["q"]
     df["switch"] = pd.Series(codes).map(SWITCH_NAMES).fillna("").to_numpy()
@@ -462,6 +536,9 @@ def build_parser() -> common.ArgumentParser:
     t.add_argument("--min-run", type=common.arg_type(int, lambda v: v >= 1, "an integer >= 1"),
                    default=DEFAULT_MIN_RUN,
                    help="drop switch calls outside a run of at least this many same-direction calls")
+    t.add_argument("--switch-rule", choices=SWITCH_RULES, default=DEFAULT_SWITCH_RULE,
+                   help="switch candidates: 'sign' (the A/B labels differ) or 'halfway' (E1 moved at least half "
+                        "of the local A-B gap towards the other compartment); both need q(ΔE1) <= --fdr")
     t.add_argument("--weight-name", default="weight", help="balancing-weight column of the coolers")
     t.add_argument("--ig-steps", type=common.arg_type(int, lambda v: v >= 0, "an integer >= 0"), default=32,
                    help="integrated-gradient steps per region (0 = no attribution)")
@@ -537,7 +614,7 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
     table = differential(reps, full_emb=[c["emb"] for c in cells], full_e1=[c["e1"] for c in cells],
                          comp=[c["comp"]["compartment"].to_numpy(str) for c in cells], coverage=cov,
                          usable=usable, bins=cells[0]["bins"], features=[g1["x"].numpy(), g2["x"].numpy()],
-                         fdr=args.fdr, min_run=args.min_run)
+                         fdr=args.fdr, min_run=args.min_run, switch_rule=args.switch_rule, graphs=[g1, g2])
     calls = table["call"].map({v: k for k, v in KIND_NAMES.items()}).fillna(0).to_numpy(np.int8)
     regions = merge_regions(cells[0]["bins"], calls, {
         "q_value": table["q_value"].to_numpy(), "q_E1": table["q_E1"].to_numpy(),
@@ -560,6 +637,9 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
     summary = summarise(table, fdr=args.fdr, labels=(args.label1, args.label2), n_splits=args.n_splits,
                         replicates=[c["replicate"] is not None for c in cells])
     summary["n_regions"] = {k: int((regions["kind"] == k).sum()) for k in KIND_NAMES.values()}
+    summary["switch_rule"] = args.switch_rule
+    summary["null_covers"] = ("Hi-C sampling noise only (the halves share the cell's marks): mark (ChIP) "
+                              "noise between cells is not in the null")
     return table, regions, summary, cells
 
 

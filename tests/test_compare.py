@@ -273,3 +273,33 @@ def test_switch_calls_recover_planted_switches_on_simulated_data(sim_small, tmp_
     codes, kept = ce.switch_calls(*comps)
     acc = ce.detection_accuracy(np.where(kept, codes, 0), planted)
     assert acc["planted"] > 20 and acc["precision"] >= 0.85 and acc["recall"] >= 0.85, acc
+
+
+def test_diff_switch_candidates_replace_label_flips():
+    """With --diff, the switches are the candidates differential.py tested (e.g. --switch-rule halfway:
+    a run that moved towards A without crossing zero), filtered by q(ΔE1) and the run length."""
+    n = 12
+    bins = pd.DataFrame({"chrom": "chr1", "start": np.arange(n) * RES, "end": np.arange(1, n + 1) * RES})
+    lab1 = np.array(list("BBBBBBAAAAAA"))
+    lab2 = lab1.copy()
+    e1a = np.where(lab1 == "A", 1.0, -1.0)
+    e1b = e1a.copy()
+    e1b[1:5] = -0.3  # moved 0.7 of the way up, still B in cell 2
+    comp = [pd.DataFrame({**{k: bins[k] for k in bins}, "compartment": lab, "E1": e}) for lab, e in
+            ((lab1, e1a), (lab2, e1b))]
+    sw = np.array([""] * n, dtype=object)
+    sw[1:5] = "B_to_A"
+    q_e1 = np.full(n, 0.5)
+    q_e1[1:5] = 0.01
+    diff = pd.DataFrame({**{k: bins[k] for k in bins}, "usable": True, "p_value": 0.5, "q_value": 0.5,
+                         "p_E1": q_e1, "q_E1": q_e1, "switch": sw})
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(n, 4))
+    run = {"e1": emb, "e2": emb + 0.1, "bins": bins, "comp": comp, "diff": diff}
+    delta, summary = ce.compare(run, label1=CELLS[0], label2=CELLS[1], min_run=3, n_perm=0)
+    assert delta["switch_kept"].tolist() == [False] + [True] * 4 + [False] * 7
+    assert summary["switches"]["filtered"] == {"B_to_A": 4, "A_to_B": 0}
+    # the same candidates fail the test: nothing is kept
+    diff["q_E1"] = 0.5
+    delta, summary = ce.compare(run, label1=CELLS[0], label2=CELLS[1], min_run=3, n_perm=0)
+    assert not delta["switch_kept"].any() and summary["switches"]["filtered"] == {"B_to_A": 0, "A_to_B": 0}

@@ -85,6 +85,37 @@ def test_calls_and_regions():
     assert D.merge_regions(bins, np.zeros(10, np.int8), {"q_value": q_emb}).empty
 
 
+def test_local_gap_follows_the_local_a_b_levels():
+    n = 400
+    chrom = np.repeat([0, 1], n // 2)
+    lab = np.tile(np.repeat([0, 1], 10), n // 20)  # A/B blocks of 10 bins
+    scale = np.where(chrom == 0, 1.0, 0.25)  # chromosome 2 compartmentalised 4x less
+    e1 = np.where(lab == 0, 1.0, -1.0) * scale
+    ok = np.ones(n, bool)
+    ok[:15] = False
+    gap = D.local_gap([e1, e1], [lab, lab], ok, chrom, window=41)
+    np.testing.assert_allclose(gap[chrom == 0], 2.0)
+    np.testing.assert_allclose(gap[chrom == 1], 0.5)
+    # no B bin at all on a chromosome: no gap there
+    assert np.isnan(D.local_gap([e1], [np.where(chrom == 1, 0, lab)], ok, chrom, window=41)[chrom == 1]).all()
+
+
+def test_switch_rules():
+    c1 = np.array([1, 1, 1, 0, 0, 0, 1, 2], np.int8)
+    e1a = np.array([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0, -1.0, 0.0])
+    e1b = np.array([0.2, 0.0, -0.8, -0.2, 0.3, 1.5, -1.5, 1.0])
+    c2 = np.where(e1b > 0, 0, 1).astype(np.int8)
+    c2[-1] = 0
+    gap = np.full(8, 2.0)
+    # sign: the labels differ (bins 0 and 3); halfway: moved >= 1.0 towards the other side (0, 1 and 3)
+    assert D.switch_candidates(e1a, e1b, c1, c2, rule="sign").tolist() == [1, 0, 0, 2, 0, 0, 0, 0]
+    assert D.switch_candidates(e1a, e1b, c1, c2, rule="halfway", gap=gap).tolist() == [1, 1, 0, 2, 0, 0, 0, 0]
+    # a smaller local gap makes the same move a switch
+    assert D.switch_candidates(e1a, e1b, c1, c2, rule="halfway", gap=gap / 2).tolist() == [1, 1, 0, 2, 2, 0, 0, 0]
+    with pytest.raises(ValueError):
+        D.switch_candidates(e1a, e1b, c1, c2, rule="halfway")
+
+
 # ----------------------------------------------------------------------------
 # on simulated maps
 # ----------------------------------------------------------------------------
@@ -192,7 +223,8 @@ def test_cli_writes_every_output_and_compare_uses_it(kit, sim_small, tmp_path):
     for p in out.values():
         assert p.is_file() and p.with_name(p.name + ".provenance.json").is_file(), p
     t = pd.read_csv(out["differential.csv"])
-    assert {"p_value", "q_value", "p_E1", "q_E1", "call", "marks_delta"} <= set(t.columns)
+    assert {"p_value", "q_value", "p_E1", "q_E1", "call", "marks_delta", "smoothed_marks_delta",
+            "E1_move"} <= set(t.columns)
     assert t.loc[~t["tested"], "p_value"].isna().all()
     # the bigWigs hold the CSV's values (float32), gaps where the CSV has none
     bins = t[["chrom", "start", "end"]]
