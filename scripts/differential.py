@@ -29,9 +29,15 @@ running B level over 2 Mb, :func:`local_gap`) towards the other compartment, whe
 or not it crossed zero. Runs of calls are merged into regions; each region names the
 marks that drive its embedding change (integrated gradients, :mod:`attribution`).
 
-What the null covers: Hi-C sampling noise. The halves of a cell share its marks, so
-for the embedding test a difference in the marks between the cells (biology or ChIP
-noise alike) is significant; the ΔE1 test uses contacts only and is fully covered.
+What the null covers: Hi-C sampling noise (features computed from the contacts, such
+as E1-E3 node features, are recomputed from each half). The marks are the same in
+both halves of a cell, so with ``--mark-null none`` any mark difference between the
+cells is significant in the embedding test. ``--mark-null shift`` (default) puts mark
+noise into the embedding null: each cell's second half also gets encoded with its
+marks moved by the cells' mark difference, circularly shifted along the genome (one
+draw per split), and the within-cell draw becomes ``(d(1A, 1B~) + d(2A, 2B~)) / 2``.
+Every mark difference, biological or not, then counts as noise: conservative. The
+ΔE1 test uses contacts only.
 
 Outputs (``--prefix P``): ``P_differential.csv`` (per bin), ``P_regions.tsv``,
 ``P_changes.bed`` (non-switch changes), ``P_differential.json``, ``P_delta.bw``
@@ -62,6 +68,9 @@ log = logging.getLogger("chromatin_gnn.differential")
 
 DEFAULT_FDR = 0.05
 DEFAULT_SPLITS = 2
+#: ``--mark-null``: "shift" puts between-cell mark noise into the embedding null (see pseudo_replicates)
+MARK_NULLS = ("shift", "none")
+DEFAULT_MARK_NULL = "shift"
 #: switch calls need a run of this many same-direction called bins (compare_embeddings' default too)
 DEFAULT_MIN_RUN = 3
 #: bins in the running window of :func:`scale_by_coverage`
@@ -331,9 +340,53 @@ def graph_params(graph: dict) -> dict[str, Any]:
     return out
 
 
-def half_graph(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float = 0.5) -> dict:
+def half_features(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float = 0.5,
+                  centromeres: dict[str, tuple[int, int] | None] | None = None) -> np.ndarray:
+    """``graph``'s node features with every feature computed from the contacts (coverage, E1-E3:
+    :data:`features.STRUCTURAL`) recomputed from ``blocks`` (one half's contacts).
+
+    Otherwise a half would carry the full-depth map's eigenvectors and the null would miss their
+    noise. Each eigenvector is signed per arm to correlate positively with the graph's own column
+    (as E1 is oriented to the full-depth E1); coverage is scaled back by ``depth``. The marks'
+    columns are kept.
+    """
+    import compute_compartments as cc
+    import features
+
+    names = list(graph["feature_names"])
+    x = graph["x"].numpy().astype(np.float64).copy()
+    struct = [n for n in names if n in features.STRUCTURAL]
+    if not struct:
+        return x
+    cols = [names.index(n) for n in struct]
+    centromeres = centromeres or {}
+    pos = 0
+    for b in blocks:
+        full = x[pos:pos + b.n, cols]
+        e1_ref = full[:, struct.index("E1")] if "E1" in struct else None
+        new, _, _ = features.contact_features(b, struct, centromere=centromeres.get(b.chrom), orient=e1_ref)
+        new = np.array(new, dtype=np.float64)
+        if "coverage" in struct:
+            k = struct.index("coverage")
+            new[:, k] = np.where(b.mask, np.log1p(b.coverage / depth), np.nan)
+        for _, lo, hi in cc.arm_regions(b.chrom, b.start, centromere=centromeres.get(b.chrom)):
+            for k, n in enumerate(struct):
+                if not n.startswith("E"):
+                    continue
+                a, r = new[lo:hi, k], full[lo:hi, k]
+                ok = np.isfinite(a) & np.isfinite(r)
+                if ok.sum() > 2 and np.dot(a[ok] - a[ok].mean(), r[ok] - r[ok].mean()) < 0:
+                    new[lo:hi, k] = -a
+        x[pos:pos + b.n, cols] = new
+        pos += b.n
+    return x
+
+
+def half_graph(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float = 0.5,
+               centromeres: dict[str, tuple[int, int] | None] | None = None) -> dict:
     """A graph from ``blocks`` (one half's contacts) with ``graph``'s node features and edge options.
 
+    Features computed from the contacts are recomputed from the half (:func:`half_features`).
     A raw-count threshold (``min_contacts``) is scaled by ``depth`` so that a half keeps
     the edges its full-depth map would keep, in expectation (the depth-invariant edge
     rules need no change).
@@ -343,8 +396,34 @@ def half_graph(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float = 
     par = graph_params(graph)
     if "min_contacts" in par:
         par["min_contacts"] = float(par["min_contacts"]) * depth
-    return build_graph.build_graph(iter(blocks), graph["x"].numpy(), graph["feature_names"],
-                                   allow_constant=True, **par)
+    blocks = list(blocks)
+    x = half_features(blocks, graph, depth=depth, centromeres=centromeres)
+    return build_graph.build_graph(iter(blocks), x, graph["feature_names"], allow_constant=True, **par)
+
+
+def mark_columns(names: Sequence[str]) -> np.ndarray:
+    """Indices of the features that are marks (not computed from the contacts)."""
+    import features
+
+    return np.array([k for k, n in enumerate(names) if n not in features.STRUCTURAL], dtype=np.int64)
+
+
+def shifted_mark_noise(diff: np.ndarray, ok: np.ndarray, chrom: np.ndarray, *, rng: np.random.Generator,
+                       min_frac: float = 0.1) -> np.ndarray:
+    """A draw of between-cell mark noise: ``diff`` (cell 2 minus cell 1 marks, ``[N, M]``) moved
+    by one random circular shift per chromosome among the ``ok`` bins (at least ``min_frac`` of
+    them away), 0 elsewhere. The shift keeps the differences' distribution and their
+    autocorrelation along the genome and breaks their alignment with the bins."""
+    out = np.zeros_like(diff, dtype=np.float64)
+    for c in np.unique(chrom):  # chromosomes, not bins
+        idx = np.flatnonzero(ok & (chrom == c))
+        m = len(idx)
+        if m < 3:
+            continue
+        lo = max(1, int(m * min_frac))
+        k = int(rng.integers(lo, max(lo + 1, m - lo + 1)))
+        out[idx] = diff[np.roll(idx, k)]
+    return out
 
 
 def embed_graph(model, graph: dict, *, bn: str = "frozen") -> np.ndarray:
@@ -393,7 +472,8 @@ def cell_halves(blocks: list[hicio.CisBlock], *, rng: np.random.Generator,
 
 
 def pseudo_replicates(cells: Sequence[dict], *, n_splits: int, seed: int,
-                      centromeres: dict[str, tuple[int, int] | None]) -> dict[str, np.ndarray]:
+                      centromeres: dict[str, tuple[int, int] | None],
+                      mark_null: str = "none") -> dict[str, np.ndarray]:
     """Embeddings, E1 and masks of both halves of both cells over ``n_splits`` splits.
 
     Parameters
@@ -401,35 +481,68 @@ def pseudo_replicates(cells: Sequence[dict], *, n_splits: int, seed: int,
     cells
         Two dicts ``{"blocks", "graph", "model", "bn", "e1" (full-depth E1), "replicate"
         (blocks or None)}``.
+    mark_null
+        ``"shift"``: also encode each cell's second half with its marks moved by a draw of
+        between-cell mark noise (:func:`shifted_mark_noise` of the cells' mark difference; one
+        draw per split, added to cell 1 and subtracted from cell 2), so that the embedding null
+        holds mark noise as well as Hi-C noise. ``"none"``: the halves share the cell's marks.
 
     Returns
     -------
     dict
         ``emb`` ``[2 cells, 2 halves, K, N, d]``, ``e1`` ``[2, 2, K, N]``, ``mask``
-        ``[2, 2, K, N]`` (usable in that half).
+        ``[2, 2, K, N]`` (usable in that half); with ``mark_null="shift"`` also ``emb_marks``
+        ``[2 cells, K, N, d]`` (the second half with shifted mark noise).
     """
+    import torch
+
     rng = np.random.default_rng(seed)
-    emb, e1, mask = [], [], []
+    emb, e1, mask, emb_marks = [], [], [], []
+    noise = []
+    if mark_null == "shift":
+        g1, g2 = cells[0]["graph"], cells[1]["graph"]
+        cols = mark_columns(g1["feature_names"])
+        ok = g1["mask"].numpy() & g2["mask"].numpy()
+        diff = g2["x"].numpy()[:, cols].astype(np.float64) - g1["x"].numpy()[:, cols]
+        cid = g1.get("chrom_id")
+        chrom = (cid.numpy() if hasattr(cid, "numpy") else np.asarray(cid)) if cid is not None \
+            else np.zeros(len(ok), np.int64)
+        k_max = max(1 if c.get("replicate") is not None else n_splits for c in cells)
+        noise = [shifted_mark_noise(diff, ok, chrom, rng=np.random.default_rng([seed, 7, s])) for s in range(k_max)]
+    elif mark_null != "none":
+        raise ValueError(f"unknown mark null {mark_null!r}")
     # with real replicates there is one pair of halves: no split to repeat
     k_of = [1 if c.get("replicate") is not None else n_splits for c in cells]
     total = sum(k_of)
     with tqdm(total=2 * total, desc="pseudo-replicates", unit="half", disable=common.progress_disabled()) as bar:
-        for c, k in zip(cells, k_of):
-            ce, c1, cm = [[], []], [[], []], [[], []]
+        for ci, (c, k) in enumerate(zip(cells, k_of)):
+            ce, c1, cm, cn = [[], []], [[], []], [[], []], []
             for s in range(k):
                 halves = cell_halves(c["blocks"], rng=rng, replicate=c.get("replicate"))
                 for h, blocks in enumerate(halves):
-                    g = half_graph(blocks, c["graph"], depth=1.0 if c.get("replicate") is not None else 0.5)
+                    g = half_graph(blocks, c["graph"], depth=1.0 if c.get("replicate") is not None else 0.5,
+                                   centromeres=centromeres)
                     ce[h].append(embed_graph(c["model"], g, bn=c["bn"]))
                     c1[h].append(block_e1(blocks, c["e1"], centromeres=centromeres))
                     cm[h].append(g["mask"].numpy())
+                    if noise and h == 1:
+                        gn = dict(g)
+                        x = g["x"].numpy().astype(np.float64).copy()
+                        x[:, cols] += (1.0 if ci == 0 else -1.0) * noise[s]
+                        gn["x"] = torch.as_tensor(x, dtype=g["x"].dtype)
+                        cn.append(embed_graph(c["model"], gn, bn=c["bn"]))
                     bar.update()
             # a cell with fewer splits repeats its draws so both cells stack
             reps = -(-max(k_of) // k)
             emb.append([np.stack((x * reps)[:max(k_of)]) for x in ce])
             e1.append([np.stack((x * reps)[:max(k_of)]) for x in c1])
             mask.append([np.stack((x * reps)[:max(k_of)]) for x in cm])
-    return {"emb": np.array(emb), "e1": np.array(e1), "mask": np.array(mask)}
+            if cn:
+                emb_marks.append(np.stack((cn * reps)[:max(k_of)]))
+    out = {"emb": np.array(emb), "e1": np.array(e1), "mask": np.array(mask)}
+    if emb_marks:
+        out["emb_marks"] = np.array(emb_marks)
+    return out
 
 
 def differential(reps: dict[str, np.ndarray], *, full_emb: Sequence[np.ndarray], full_e1: Sequence[np.ndarray],
@@ -450,6 +563,9 @@ def differential(reps: dict[str, np.ndarray], *, full_emb: Sequence[np.ndarray],
     emb, e1 = reps["emb"], reps["e1"]
     ok = usable & reps["mask"].all(axis=(0, 1, 2))
     cos_b, cos_w = replicate_statistics(emb[0, 0], emb[0, 1], emb[1, 0], emb[1, 1], kind="cosine")
+    if "emb_marks" in reps:  # the null's second halves carry shifted between-cell mark noise
+        en = reps["emb_marks"]
+        cos_w = (0.5 * (cosine_distance(emb[0, 0], en[0]) + cosine_distance(emb[1, 0], en[1]))).mean(axis=0)
     de_b, de_w = replicate_statistics(e1[0, 0], e1[0, 1], e1[1, 0], e1[1, 1], kind="signed")
     t_emb = test_bins(cos_b, cos_w, coverage, ok, two_sided=False, window=window)
     # ΔE1 is compared with its sign: cell 1 minus cell 2 (positive = more A-like in cell 1)
@@ -536,6 +652,9 @@ def build_parser() -> common.ArgumentParser:
     t.add_argument("--min-run", type=common.arg_type(int, lambda v: v >= 1, "an integer >= 1"),
                    default=DEFAULT_MIN_RUN,
                    help="drop switch calls outside a run of at least this many same-direction calls")
+    t.add_argument("--mark-null", choices=MARK_NULLS, default=DEFAULT_MARK_NULL,
+                   help="shift: the embedding null also holds between-cell mark noise (the cells' mark "
+                        "difference, circularly shifted along the genome, added to one half); none: Hi-C noise only")
     t.add_argument("--switch-rule", choices=SWITCH_RULES, default=DEFAULT_SWITCH_RULE,
                    help="switch candidates: 'sign' (the A/B labels differ) or 'halfway' (E1 moved at least half "
                         "of the local A-B gap towards the other compartment); both need q(ΔE1) <= --fdr")
@@ -606,7 +725,8 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
     cells, _ = _load_cells(args)
     g1, g2 = cells[0]["graph"], cells[1]["graph"]
     cens = _centromeres(args.mcool1, g1["chroms"], int(g1["resolution"]))
-    reps = pseudo_replicates(cells, n_splits=args.n_splits, seed=args.seed, centromeres=cens)
+    reps = pseudo_replicates(cells, n_splits=args.n_splits, seed=args.seed, centromeres=cens,
+                             mark_null=args.mark_null)
     log.info("pseudo-replicates done: %d split(s) per cell", args.n_splits)
     cov = np.minimum(*(np.concatenate([b.coverage for b in c["blocks"]]) for c in cells))
     usable = g1["mask"].numpy() & g2["mask"].numpy()
@@ -638,8 +758,14 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
                         replicates=[c["replicate"] is not None for c in cells])
     summary["n_regions"] = {k: int((regions["kind"] == k).sum()) for k in KIND_NAMES.values()}
     summary["switch_rule"] = args.switch_rule
-    summary["null_covers"] = ("Hi-C sampling noise only (the halves share the cell's marks): mark (ChIP) "
-                              "noise between cells is not in the null")
+    summary["mark_null"] = args.mark_null
+    summary["null_covers"] = (
+        "Hi-C sampling noise (binomial halves; contact-derived features recomputed per half) and, for the "
+        "embedding test, between-cell mark differences moved along the genome (--mark-null shift: every "
+        "mark difference, biological or technical, counts as noise, so the embedding test is conservative)"
+        if args.mark_null == "shift" else
+        "Hi-C sampling noise only (binomial halves; contact-derived features recomputed per half); the halves "
+        "share the cell's marks, so any mark difference between the cells is significant in the embedding test")
     return table, regions, summary, cells
 
 

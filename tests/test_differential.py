@@ -182,6 +182,52 @@ def test_same_cell_against_itself_false_positive_rate_near_alpha(kit, sim_small)
         assert 0.01 <= np.mean(v) <= 0.10, (k, v)
 
 
+def test_mark_null_covers_mark_noise(kit, sim_small):
+    """Same contacts, marks that differ only by noise: with the Hi-C-only null the embedding test
+    calls the mark noise significant; with --mark-null shift the p-values are near uniform."""
+    import torch
+
+    model, _ = encode_graph.load_model(str(kit["model"]))
+    g = common.load_graph(kit["dir"] / f"{CELLS[0]}.pt")
+    comp = pd.read_csv(kit["dir"] / f"comp_{CELLS[0]}.csv")
+    e1 = comp["E1"].to_numpy()
+    blocks = D.read_blocks(str(sim_small / f"{CELLS[0]}.mcool"), g["chroms"], res=25000)
+    half1, half2 = D.cell_halves(blocks, rng=np.random.default_rng(5))
+    x = g["x"].numpy()
+    noise = np.random.default_rng(6).normal(size=x.shape) * 2.0 * x.std(axis=0)
+    g2 = dict(g, x=torch.as_tensor(x + noise * g["mask"].numpy()[:, None], dtype=g["x"].dtype))
+    cells = [_cell(half1, g, model, e1), _cell(half2, g2, model, e1)]
+    emb = [D.embed_graph(model, D.half_graph(h, gg)) for h, gg in ((half1, g), (half2, g2))]
+    cov = np.minimum(*(np.concatenate([b.coverage for b in h]) for h in (half1, half2)))
+    usable = g["mask"].numpy() & np.isfinite(e1)
+    fpr = {}
+    for null in ("none", "shift"):
+        reps = D.pseudo_replicates(cells, n_splits=1, seed=3, centromeres={"chr21": None}, mark_null=null)
+        assert ("emb_marks" in reps) == (null == "shift")
+        t = D.differential(reps, full_emb=emb, full_e1=[e1, e1], comp=[comp["compartment"].to_numpy(str)] * 2,
+                           coverage=cov, usable=usable, bins=common.bins_frame(g))
+        tested = t["tested"].to_numpy(bool)
+        fpr[null] = (t.loc[tested, "p_value"] <= 0.05).mean()
+        # the E1 test sees contacts only: calibrated either way
+        assert 0.01 <= (t.loc[tested, "p_E1"] <= 0.05).mean() <= 0.10
+    assert fpr["none"] > 0.2, fpr
+    assert 0.01 <= fpr["shift"] <= 0.10, fpr
+
+
+def test_shifted_mark_noise_keeps_the_values_and_moves_them():
+    rng = np.random.default_rng(0)
+    diff = rng.normal(size=(300, 2))
+    ok = np.ones(300, bool)
+    ok[:20] = False
+    chrom = np.repeat([0, 1], 150)
+    out = D.shifted_mark_noise(diff, ok, chrom, rng=rng)
+    assert (out[~ok] == 0).all()
+    for c in (0, 1):
+        sel = ok & (chrom == c)
+        np.testing.assert_allclose(np.sort(out[sel], axis=0), np.sort(diff[sel], axis=0))
+        assert not np.allclose(out[sel], diff[sel])
+
+
 def test_attributions_add_up_to_the_change_from_the_marks(kit):
     model, _ = encode_graph.load_model(str(kit["model"]))
     g1, g2 = (common.load_graph(kit["dir"] / f"{c}.pt") for c in CELLS)
@@ -229,8 +275,9 @@ def test_cli_writes_every_output_and_compare_uses_it(kit, sim_small, tmp_path):
     # the bigWigs hold the CSV's values (float32), gaps where the CSV has none
     bins = t[["chrom", "start", "end"]]
     np.testing.assert_allclose(tracks.read_bin_bigwig(out["delta.bw"], bins), t["cosine"], rtol=1e-5)
+    # (the CSV holds q to 6 digits: near q = 1, -log10 q is known to ~1e-6 absolute)
     np.testing.assert_allclose(tracks.read_bin_bigwig(out["mlog10q.bw"], bins), -np.log10(t["q_value"]),
-                               rtol=1e-5)
+                               rtol=1e-5, atol=1e-5)
     s = json.loads(out["differential.json"].read_text())
     assert s["truth"]["switch_calls"]["precision"] is None or s["truth"]["switch_calls"]["precision"] >= 0.8
     reg = pd.read_csv(out["regions.tsv"], sep="\t")
