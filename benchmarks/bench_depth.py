@@ -43,7 +43,17 @@ from compare_embeddings import md_table  # noqa: E402
 
 WORK = BENCH / "_work" / "depth"
 FIGURE = ROOT / "docs" / "figures" / "depth.png"
-MAX_DIST, MIN_CONTACTS = 5_000_000, 10  # run_pipeline.sh's defaults
+
+
+def pipeline_default(name: str) -> str:
+    """A default of ``run_pipeline.sh`` (``NAME=value`` in its defaults block), so that the thinned
+    graphs are built with the flags the full-depth run used."""
+    import re
+
+    m = re.search(rf"(?m)(?:^|;\s*){name}=([^;\s]+)", (ROOT / "run_pipeline.sh").read_text())
+    if not m:
+        raise RuntimeError(f"run_pipeline.sh sets no {name}")
+    return m.group(1).strip('"')
 
 
 def full_run(name: str) -> tuple[Path, Path, tuple[str, ...], int]:
@@ -71,15 +81,17 @@ def thinned_inputs(run: Path, raw: Path, marks: tuple[str, ...], res: int, cell:
     d = WORK / run.name / cell / f"f{fraction:g}"
     d.mkdir(parents=True, exist_ok=True)
     out = {"graph": d / "graph.pt", "comp": d / "compartments.csv", "emb": d / "emb.npy"}
-    if out["emb"].is_file():
-        return out
+    model = run / "results" / "GM12878" / "model.pt"
+    if out["emb"].is_file() and out["emb"].stat().st_mtime > model.stat().st_mtime:
+        return out  # made with the current full-depth model (else: re-made)
     cool = d / "thinned.cool"
     thin.thin_cooler(f"{raw / cell}.mcool::resolutions/{res}", cool, fraction=fraction, seed=seed)
     bws = [raw / f"{cell}_{m}.bw" for m in marks]
-    model = run / "results" / "GM12878" / "model.pt"
     for cmd in (script("build_graph", "--mcool", cool, "--bigwigs", *bws, "--feature-names", *marks,
-                       "--chrom", "chr21", "--res", res, "--max_dist", MAX_DIST, "--min-contacts",
-                       MIN_CONTACTS, "--out", out["graph"], "-q"),
+                       "--chrom", "chr21", "--res", res, "--max_dist", pipeline_default("MAX_DIST"),
+                       "--min-contacts", pipeline_default("MIN_CONTACTS"),
+                       "--feature-norm", pipeline_default("FEATURE_NORM"),
+                       "--out", out["graph"], "-q"),
                 script("compute_compartments", "--mcool", cool, "--bigwig_orient", *bws, "--orient-names",
                        *marks, "--chrom", "chr21", "--res", res, "--out", out["comp"], "-q"),
                 script("encode_graph", "--model", model, "--graph", out["graph"], "--out", out["emb"], "-q")):
@@ -109,10 +121,9 @@ def calls(paths: dict[str, Path], *, seed: int = 0) -> dict:
 
     zm = sc.standardise(marks, usable)[usable]
     ze = sc.standardise(emb, usable)[usable]
-    ax = sc.graph_smooth(marks, g["edge_index"].numpy(), g["edge_weight"].numpy(), usable)
     e123 = comp[["E1", "E2", "E3"]].to_numpy(float)
     step, _, _ = sc.call_subcompartments(emb, usable=usable, chrom_id=chrom_id, e1=comp["E1"].to_numpy(),
-                                         smoothed_marks=ax, eigs=e123, activity=act, k=5, seed=seed)
+                                         marks=marks, eigs=e123, activity=act, k=5, seed=seed)
     eigs = sc.standardise(e123, usable)[usable]
     return {"bins": common.bins_frame(g),
             "ab": {"E1": np.where(usable, comp["compartment"].to_numpy(), "N"),

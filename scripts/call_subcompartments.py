@@ -54,13 +54,15 @@ def build_parser() -> common.ArgumentParser:
     p.add_argument("--emb", required=True, help="embedding .npy (bins from the .tsv beside it or --graph)")
     p.add_argument("--graph", help="graph .pt: marks (node features), contacts and the mask")
     p.add_argument("--compartments", help="compartment CSV: E1 for naming, N bins stay N")
-    p.add_argument("--mcool", help="Hi-C file for the E1-E10 baseline (else E1-E3 from the CSV)")
+    p.add_argument("--mcool", help="Hi-C file for the E1-E10 baseline when the compartment CSV has fewer "
+                   "eigenvectors (else the CSV's E1..En)")
     p.add_argument("--res", type=int, help="resolution of --mcool (for a multi-resolution file)")
     p.add_argument("--out", required=True, help="output CSV (other outputs are named from it)")
     p.add_argument("--k", type=_k_arg, default=5, help="number of states, or 'auto' (lowest BIC over --k-range)")
     p.add_argument("--k-range", nargs=2, type=int, default=[3, 8], metavar=("LO", "HI"),
                    help="k values tried by --k auto (inclusive)")
-    p.add_argument("--hops", type=int, default=sc.DEFAULT_HOPS, help="graph smoothing steps (Â^hops X)")
+    p.add_argument("--hops", type=int, default=sc.DEFAULT_HOPS,
+                   help="graph smoothing steps of the Â^hops X baselines")
     p.add_argument("--truth", help="reference labels: truth.tsv (subcompartment_<cell>) or a BED")
     p.add_argument("--cell", help="cell name for the truth.tsv column (default: the embedding's folder)")
     p.add_argument("--truth-name", default=None, help="what the reference is (e.g. 'SNIPER prediction')")
@@ -95,7 +97,8 @@ def load_inputs(args: argparse.Namespace) -> dict:
             ve.check_same_bins(bins, comp, args.emb, args.compartments)
         bins = comp[["chrom", "start", "end"]] if bins is None else bins
         run["e1"] = comp["E1"].to_numpy(float)
-        run["eigs"] = run["e123"] = comp[["E1", "E2", "E3"]].to_numpy(float)
+        run["eigs"] = csv_eigs(args.compartments, comp)  # E1..En, every one the CSV has
+        run["e123"] = run["eigs"][:, :3]
         usable &= (comp["compartment"] != "N").to_numpy() & np.isfinite(run["e1"])
     if bins is None:
         raise common.DataError(f"no bin table for {args.emb}: put emb.tsv beside it or pass --graph "
@@ -107,13 +110,35 @@ def load_inputs(args: argparse.Namespace) -> dict:
         g = run["graph"]
         run["smoothed"] = sc.graph_smooth(run["marks"], g["edge_index"].numpy(), g["edge_weight"].numpy(),
                                           usable, hops=args.hops)
-    if args.mcool:
+    if args.mcool and (run["eigs"] is None or run["eigs"].shape[1] < N_BASELINE_EIGS):
         run["eigs"] = ten_eigs(args.mcool, res=args.res, bins=run["bins"], e1=run["e1"])
+    elif args.mcool:
+        log.info("E1-E%d for the baseline from %s; --mcool not read", run["eigs"].shape[1], args.compartments)
     return run
 
 
+#: Eigenvectors of the E1..En baseline (the issue's E1-E10).
+N_BASELINE_EIGS = 10
+
+
+def csv_eigs(path: str | Path, comp: pd.DataFrame) -> np.ndarray:
+    """``[n, m]`` E1..Em of a compartment CSV (``comp``: its checked E1-E3 table), as far as
+    the ``E<i>`` columns run unbroken (compute_compartments writes E1-E3)."""
+    head = pd.read_csv(path, nrows=0).columns
+    cols = ["E1", "E2", "E3"]
+    while f"E{len(cols) + 1}" in head:
+        cols.append(f"E{len(cols) + 1}")
+    if len(cols) == 3:
+        return comp[cols].to_numpy(float)
+    extra = pd.read_csv(path, usecols=cols[3:]).apply(pd.to_numeric, errors="coerce")
+    return np.hstack([comp[cols[:3]].to_numpy(float), extra[cols[3:]].to_numpy(float)])
+
+
 def ten_eigs(mcool: str, *, res: int | None, bins: pd.DataFrame, e1: np.ndarray | None) -> np.ndarray:
-    """E1-E10 of each chromosome (``compute_compartments.call_compartments``), oriented by E1."""
+    """E1-E10 of each chromosome (``compute_compartments.call_compartments``), oriented by E1.
+
+    Read only when the compartment CSV holds fewer than ten eigenvectors (its E1..En are
+    reused otherwise)."""
     import compute_compartments as cc
     import hicio
 
@@ -223,6 +248,11 @@ def summarise_baselines(run: dict, ref: np.ndarray | None, names: np.ndarray, *,
     """Scores of the method and every baseline against ``ref`` (when given)."""
     feats = sc.baseline_features(usable=run["usable"], chrom_id=run["chrom_id"], marks=run["marks"],
                                  smoothed_marks=run["smoothed"], eigs=run["eigs"], emb=run["emb"])
+    name = "HMM: marks + E1-E3 (the step without the embedding)"
+    if name in feats and run["e123"] is not None and np.isfinite(run["e123"][run["usable"]]).all():
+        # the same E1-E3 as the step (the CSV's, per arm), not the first three of --mcool's E1-E10
+            feats[name] = ("hmm_blocks", sc.method_features(None, run["usable"], marks=run["marks"],
+                                                            eigs=run["e123"], seed=seed))
     labels = sc.run_baselines(feats, usable=run["usable"], chrom_id=run["chrom_id"], k=k, seed=seed)
     rows = {}
     for name, lab in labels.items():
@@ -248,14 +278,13 @@ def _run(args: argparse.Namespace) -> None:
     choice = None
     k = args.k
     if k == "auto":
-        f = sc.method_features(run["emb"], usable, smoothed_marks=run["smoothed"], eigs=run["e123"],
-                               seed=args.seed)
+        f = sc.method_features(run["emb"], usable, marks=run["marks"], eigs=run["e123"], seed=args.seed)
         choice = sc.choose_k(f, sc.run_lengths_of(usable, run["chrom_id"]),
                              k_range=range(args.k_range[0], args.k_range[1] + 1), seed=args.seed)
         k = choice["k"]
         log.info("k = %d by %s", k, choice["criterion"])
     names, post, info = sc.call_subcompartments(run["emb"], usable=usable, chrom_id=run["chrom_id"],
-                                                e1=run["e1"], smoothed_marks=run["smoothed"], eigs=run["e123"],
+                                                e1=run["e1"], marks=run["marks"], eigs=run["e123"],
                                                 activity=act, k=k, seed=args.seed)
     states = info["states"]
     bins = run["bins"]

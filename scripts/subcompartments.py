@@ -1,17 +1,24 @@
 """Subcompartments (A1, A2, B1, B2, B3): k interaction states with spatial smoothing.
 
-The step's method is a Gaussian HMM (hmmlearn) along the genome over three feature
-blocks: the standardised VGAE embedding (PCA), the marks smoothed over the contact
-graph (``Â^k X``) and E1–E3 (each block given equal weight, :func:`method_features`).
-The HMM starts from k-means and its transitions smooth the calls along each chromosome;
-runs of usable bins are separate sequences, so a masked gap or a chromosome end never
-joins two stretches.
+The step's method is a Gaussian HMM (hmmlearn, one covariance shared by the states)
+along the genome over three feature blocks, one per source: the VGAE embedding, the
+(log) marks and E1–E3 of the contacts. Each block is standardised, reduced by PCA and
+scaled to unit total variance, so that no source dominates by its width
+(:func:`method_features`). The HMM starts from k-means on the same features and its
+transitions smooth the calls along each chromosome; runs of usable bins are separate
+sequences, so a masked gap or a chromosome end never joins two stretches.
+
+The marks smoothed over the contact graph (``Â^k X``, :func:`graph_smooth`) are not a
+block of the method: with them in place of (or beside) the raw marks the HMM scored a
+lower mean ARI over the simulated runs of ``benchmarks/bench_subcompartments.py --ablation``
+(``benchmarks/SUBCOMPARTMENTS.md``); they stay a baseline.
 
 Baselines, computed on the same bins with the same k (:func:`baseline_features`):
 k-means / GMM on the marks alone, marks smoothed along the genome (ChromHMM-like), a
 Gaussian HMM on the marks (ChromHMM's model), E1–E10 (or E1–E3), marks + E1–E3 (raw
-and smoothed), ``Â^k X`` with k-means and with the HMM (no training), and the embedding
-with k-means. :func:`score_labels` gives the ARI and the Hungarian-matched accuracy
+and smoothed), ``Â^k X`` with k-means and with the HMM (no training), the embedding
+with k-means, and the step's own HMM on marks + E1–E3 without the embedding (what the
+embedding adds). :func:`score_labels` gives the ARI and the Hungarian-matched accuracy
 against reference labels.
 
 Names: states are sorted by mean E1 (ties by mean active-mark z-score); the ``k // 2``
@@ -90,30 +97,28 @@ def genome_smooth(x: np.ndarray, usable: np.ndarray, chrom_id: np.ndarray, *,
     return out
 
 
-def graph_smooth(x: np.ndarray, edge_index: np.ndarray, edge_weight: np.ndarray, usable: np.ndarray,
+def graph_smooth(x: np.ndarray, edge_index: np.ndarray, edge_weight: np.ndarray | None, usable: np.ndarray,
                  *, hops: int = DEFAULT_HOPS) -> np.ndarray:
-    """``Â^hops X``: features averaged over the contact graph, no training (SGC's propagation).
+    """``Â^hops X``: the standardised features averaged over the contact graph, no training.
 
-    ``Â = D^-1/2 (W + I) D^-1/2`` over the usable bins, with ``W`` the edge weights divided
-    by their median so a typical contact weighs as much as the self-loop.
+    The project's one implementation, :func:`baselines.smoothed_features` (GCN's
+    ``D^-1/2 (A + I) D^-1/2`` from ``model.gcn_adjacency``), on the edges and weights the
+    encoder sees (``model.prepare_graph``: no self-loops, no edge touching an unusable bin,
+    negative weights set to 0, weights divided by their mean). Columns are z-scored over
+    the usable bins first; unusable bins keep their (z-scored) values.
     """
-    import scipy.sparse as sp
+    import baselines
 
     x = np.asarray(x, dtype=np.float64)
-    n = x.shape[0]
+    usable = np.asarray(usable, bool)
     src, dst = np.asarray(edge_index)
-    w = np.asarray(edge_weight, dtype=np.float64)
-    keep = usable[src] & usable[dst] & (src != dst) & (w > 0)
-    w = w[keep] / (np.median(w[keep]) if keep.any() else 1.0)
-    a = sp.csr_matrix((w, (src[keep], dst[keep])), shape=(n, n)) + sp.diags(usable.astype(float))
-    deg = np.asarray(a.sum(1)).ravel()
-    dinv = np.where(deg > 0, 1 / np.sqrt(np.where(deg > 0, deg, 1)), 0.0)
-    a = sp.diags(dinv) @ a @ sp.diags(dinv)
-    out = x.copy()
-    for _ in range(hops):
-        out = a @ out
-    out[~usable] = x[~usable]
-    return out
+    keep = (src != dst) & usable[src] & usable[dst]
+    w = None
+    if edge_weight is not None:
+        w = np.clip(np.nan_to_num(np.asarray(edge_weight, dtype=np.float64)[keep]), 0, None)
+        w = w / w.mean() if w.size and w.mean() > 0 else w
+    return baselines.smoothed_features(x=x, edge_index=np.vstack([src[keep], dst[keep]]), edge_weight=w,
+                                       mask=usable, steps=(hops,))[hops]
 
 
 def pca_block(x: np.ndarray, usable: np.ndarray, *, n_components: int, seed: int = 0) -> np.ndarray:
@@ -355,14 +360,11 @@ def labels_from_intervals(intervals: pd.DataFrame, bins: pd.DataFrame, *,
 # ----------------------------------------------------------------------------
 # the step
 # ----------------------------------------------------------------------------
-def method_features(emb: np.ndarray, usable: np.ndarray, *, smoothed_marks: np.ndarray | None = None,
-                    eigs: np.ndarray | None = None, block_components: int = 10, n_components: int = 10,
-                    seed: int = 0) -> np.ndarray:
-    """The method's features for the usable bins: a joint PCA of the blocks it is given --
-    the embedding, ``Â^k X`` (marks over the contact graph) and E1–E3 -- each block
-    standardised, reduced to at most ``block_components`` PCs and scaled to unit total
-    variance, so that no block dominates by its width."""
-    blocks = [b for b in (emb, smoothed_marks, eigs) if b is not None]
+def block_features(blocks: Sequence[np.ndarray], usable: np.ndarray, *, block_components: int = 10,
+                   n_components: int = 10, seed: int = 0) -> np.ndarray:
+    """A joint PCA (usable rows) of feature blocks, each standardised, reduced to at most
+    ``block_components`` PCs (each z-scored) and scaled to unit total variance, so that no
+    block dominates by its width."""
     full = []
     for b in blocks:
         f = np.zeros((len(usable), min(block_components, b.shape[1])))
@@ -371,17 +373,26 @@ def method_features(emb: np.ndarray, usable: np.ndarray, *, smoothed_marks: np.n
     return combine_blocks(full, usable, n_components=n_components, seed=seed)
 
 
-def feature_text(*, smoothed_marks: bool, eigs: bool) -> str:
+def method_features(emb: np.ndarray | None, usable: np.ndarray, *, marks: np.ndarray | None = None,
+                    eigs: np.ndarray | None = None, block_components: int = 10, n_components: int = 10,
+                    seed: int = 0) -> np.ndarray:
+    """The method's features for the usable bins: :func:`block_features` of the blocks it is
+    given -- the embedding, the (log) marks and E1–E3."""
+    return block_features([b for b in (emb, marks, eigs) if b is not None], usable,
+                          block_components=block_components, n_components=n_components, seed=seed)
+
+
+def feature_text(*, marks: bool, eigs: bool) -> str:
     """Words for :func:`method_features`' blocks."""
-    parts = ["embedding"] + ([f"Â^{DEFAULT_HOPS}X marks"] if smoothed_marks else []) + (["E1-E3"] if eigs else [])
+    parts = ["embedding"] + (["marks"] if marks else []) + (["E1-E3"] if eigs else [])
     return f"HMM over PCA([{', '.join(parts)}])"
 
 
 def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.ndarray,
-                         e1: np.ndarray | None = None, smoothed_marks: np.ndarray | None = None,
+                         e1: np.ndarray | None = None, marks: np.ndarray | None = None,
                          eigs: np.ndarray | None = None, activity: np.ndarray | None = None, k: int = 5,
                          seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Call k subcompartments with the HMM over [embedding, ``Â^k X``, E1–E3].
+    """Call k subcompartments with the HMM over [embedding, marks, E1–E3].
 
     Parameters
     ----------
@@ -394,8 +405,8 @@ def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.nd
     e1
         E1 per bin, for naming (``None``: the leading PC of the features, oriented by
         ``activity`` or left as is).
-    smoothed_marks
-        ``Â^k X`` of every bin, or ``None`` to leave that block out.
+    marks
+        The (log) marks of every bin (:func:`log_marks`), or ``None`` to leave that block out.
     eigs
         E1–E3 of every bin (finite on the usable bins), or ``None`` to leave that block out.
     activity
@@ -413,12 +424,15 @@ def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.nd
     if k < 2:
         raise common.DataError(f"--k must be at least 2, got {k}")
     usable = np.asarray(usable, bool)
+    for name, a in (("embedding", emb), ("marks", marks), ("E1-E3", eigs), ("E1", e1), ("chrom_id", chrom_id)):
+        if a is not None and len(a) != len(usable):
+            raise common.DataError(f"the {name} has {len(a)} rows but there are {len(usable)} bins")
     if usable.sum() <= 2 * k:
         raise common.DataError(f"only {int(usable.sum())} usable bins for k={k} states; "
                                "use a longer chromosome, a finer resolution or a smaller --k")
     if eigs is not None and not np.isfinite(eigs[usable]).all():
         eigs = None  # a CSV without E2/E3 somewhere: use what is complete
-    f = method_features(emb, usable, smoothed_marks=smoothed_marks, eigs=eigs, seed=seed)
+    f = method_features(emb, usable, marks=marks, eigs=eigs, seed=seed)
     lengths = run_lengths_of(usable, chrom_id)
     hmm, lab, post = fit_hmm(f, lengths, k=k, seed=seed)
     ref = e1 if e1 is not None and np.isfinite(e1[usable]).any() else None
@@ -438,7 +452,7 @@ def call_subcompartments(emb: np.ndarray, *, usable: np.ndarray, chrom_id: np.nd
     info = {"states": [mapping[s] for s in order], "log_likelihood": float(hmm.score(f, lengths=list(lengths))),
             "n_usable": int(usable.sum()), "n_runs": int(len(lengths)),
             "self_transition": [float(hmm.transmat_[s, s]) for s in order],
-            "features": feature_text(smoothed_marks=smoothed_marks is not None, eigs=eigs is not None)}
+            "features": feature_text(marks=marks is not None, eigs=eigs is not None)}
     return names, posterior, info
 
 
@@ -476,6 +490,10 @@ def baseline_features(*, usable: np.ndarray, chrom_id: np.ndarray, marks: np.nda
                 out["kmeans: marks + E1-E3"] = ("kmeans", z(both))
                 out[f"kmeans: marks + E1-E3 smoothed ({window} bins)"] = (
                     "kmeans", z(genome_smooth(both, usable, chrom_id, window=window)))
+    if marks is not None and eigs is not None and np.isfinite(eigs[usable, :3]).all():
+        # the step's own HMM and features, less the embedding: what the embedding adds
+        out["HMM: marks + E1-E3 (the step without the embedding)"] = (
+            "hmm_blocks", method_features(None, usable, marks=marks, eigs=eigs[:, :3]))
     if smoothed_marks is not None:
         out[f"kmeans: Â^{DEFAULT_HOPS}X marks (no training)"] = ("kmeans", z(smoothed_marks))
         out[f"HMM: Â^{DEFAULT_HOPS}X marks (no training)"] = ("hmm", z(smoothed_marks))
@@ -493,6 +511,8 @@ def run_baselines(feats: Mapping[str, tuple[str, np.ndarray]], *, usable: np.nda
             lab = kmeans_states(f, k=k, seed=seed)
         elif how == "gmm":
             lab = gmm_states(f, k=k, seed=seed)
+        elif how == "hmm_blocks":  # features already made by method_features
+            lab = fit_hmm(f, lengths, k=k, seed=seed)[1]
         else:
             lab = hmm_states(f, lengths, k=k, seed=seed)
         full = np.full(len(usable), -1)

@@ -112,10 +112,9 @@ def test_recovers_planted_states(toy_files):
     g = t["graph"]
     usable = t["mask"]
     marks = sc.log_marks(g["x"].numpy())
-    sm = sc.graph_smooth(marks, g["edge_index"].numpy(), g["edge_weight"].numpy(), usable)
     names, post, info = sc.call_subcompartments(t["emb"], usable=usable, chrom_id=np.zeros(len(usable), int),
-                                                e1=t["e1"], smoothed_marks=sm, k=5)
-    assert info["states"] == STATES
+                                                e1=t["e1"], marks=marks, k=5)
+    assert info["states"] == STATES and info["features"] == "HMM over PCA([embedding, marks])"
     assert (names[~usable] == "N").all()
     assert np.allclose(post[usable].sum(1), 1)
     s = sc.score_labels(t["state"][usable], names[usable])
@@ -149,6 +148,8 @@ def test_step_end_to_end_keeps_n_bins_and_writes_everything(toy_files, tmp_path)
     scores = summary["scores"]
     assert scores["method"]["ari"] > 0.7
     assert "kmeans: marks" in scores["baselines"] and "HMM: Â^2X marks (no training)" in scores["baselines"]
+    assert "HMM: marks + E1-E3 (the step without the embedding)" in scores["baselines"]
+    assert summary["features"] == "HMM over PCA([embedding, marks, E1-E3])"
     assert scores["best_baseline"] in scores["baselines"]
     md = cs.report_markdown({"toy": summary}, {})
     assert "| step |" in md and f"{scores['method']['ari']:.3f}" in md and "kmeans: marks" in md
@@ -191,3 +192,79 @@ def test_bad_input_one_line_error(toy_files, tmp_path, case, fragments):
     r = call_main(cs.main, "--emb", emb, "--graph", toy_files["graph"], "--out", tmp_path / "o.csv", *extra)
     assert_clean_error(r, *fragments)
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_graph_smooth_is_the_baselines_smoothing_on_the_encoders_edges():
+    """subcompartments.graph_smooth = baselines.smoothed_features on model.prepare_graph's edges."""
+    import baselines
+    import model as vgae
+
+    g = _toy(120, n_masked=10)["graph"]
+    usable = g["mask"].numpy().astype(bool)
+    marks = sc.log_marks(g["x"].numpy())
+    data = vgae.prepare_graph(g)
+    want = baselines.smoothed_features(x=marks, edge_index=data.edge_index.numpy(),
+                                       edge_weight=data.edge_weight.numpy(), mask=usable, steps=(2,))[2]
+    got = sc.graph_smooth(marks, g["edge_index"].numpy(), g["edge_weight"].numpy(), usable, hops=2)
+    assert np.allclose(got[usable], want[usable], atol=1e-5)
+    # smoothing changes the usable bins (it is not the identity) and never reaches an unusable one
+    z = sc.standardise(marks, usable)
+    assert not np.allclose(got[usable], z[usable]) and np.allclose(got[~usable], z[~usable])
+
+
+def test_n_bins_stay_n_and_never_move_the_calls():
+    """An unusable bin is N whatever its values; the calls of the other bins do not depend on them."""
+    t = _toy(240, n_masked=12)
+    usable = t["mask"].copy()
+    usable[100:103] = False
+    marks = sc.log_marks(t["graph"]["x"].numpy())
+    kw = dict(usable=usable, chrom_id=np.zeros(len(usable), int), e1=t["e1"], k=5)
+    names, post, _ = sc.call_subcompartments(t["emb"], marks=marks, **kw)
+    assert (names[~usable] == "N").all() and (names[usable] != "N").all()
+    assert np.isnan(post[~usable]).all()
+    emb2, marks2 = t["emb"].copy(), marks.copy()
+    emb2[~usable] = 1e6
+    marks2[~usable] = -1e6
+    names2, _, _ = sc.call_subcompartments(emb2, marks=marks2, **kw)
+    assert (names2 == names).all()
+
+
+@pytest.mark.parametrize("bad", ["k", "emb_rows", "marks_rows"])
+def test_call_subcompartments_bad_input_is_a_data_error(bad):
+    t = _toy(120, n_masked=5)
+    usable, emb = t["mask"], t["emb"]
+    marks = sc.log_marks(t["graph"]["x"].numpy())
+    kw = dict(usable=usable, chrom_id=np.zeros(len(usable), int), marks=marks, k=5)
+    if bad == "k":
+        kw["k"] = 1
+    elif bad == "emb_rows":
+        emb = emb[:-3]
+    else:
+        kw["marks"] = marks[:-1]
+    with pytest.raises(common.DataError) as err:
+        sc.call_subcompartments(emb, **kw)
+    assert "\n" not in str(err.value) and ("at least 2" in str(err.value) or "rows" in str(err.value))
+
+
+def test_ten_eigs_come_from_the_compartment_csv_when_it_has_them(toy_files, tmp_path, monkeypatch):
+    """With E1..E10 in the CSV the cooler is not read (and a missing --mcool is no error)."""
+    comp = pd.read_csv(toy_files["comp"])
+    rng = np.random.default_rng(4)
+    for i in range(4, 11):
+        comp[f"E{i}"] = rng.normal(size=len(comp))
+    cols = ["chrom", "start", "end", *[f"E{i}" for i in range(1, 11)], "compartment"]
+    path = tmp_path / "comp10.csv"
+    comp[cols].to_csv(path, index=False)
+
+    def no_cooler(*a, **k):
+        raise AssertionError("the cooler was read although the CSV has E1-E10")
+
+    monkeypatch.setattr(cs, "ten_eigs", no_cooler)
+    args = cs.build_parser().parse_args(["--emb", str(toy_files["emb"]), "--graph", str(toy_files["graph"]),
+                                         "--compartments", str(path), "--mcool", str(tmp_path / "absent.mcool"),
+                                         "--out", str(tmp_path / "o.csv")])
+    run = cs.load_inputs(args)
+    assert run["eigs"].shape[1] == 10 and np.allclose(run["e123"], run["eigs"][:, :3], equal_nan=True)
+    # a CSV with only E1-E3 and no --mcool: E1-E3 for the baseline
+    args.compartments, args.mcool = str(toy_files["comp"]), None
+    assert cs.load_inputs(args)["eigs"].shape[1] == 3
