@@ -10,9 +10,11 @@ trained at full depth (the marks are not thinned). Calls, each against a referen
 
 * A/B: E1's sign (``compute_compartments``); the marks alone (2-means on the standardised
   log marks); the embedding (2-means on the standardised embedding). Both clusterings are
-  named by the active-mark score, never by E1. Accuracy over bins called by every method.
+  named by the active-mark score, never by E1. Also the subcompartment step's calls merged
+  to A (A1/A2) and B (B1-B3): embedding + marks + E1–E3 with the HMM's smoothing along the
+  genome (so not the embedding alone). Accuracy over bins called by every method.
 * Subcompartments (k = 5): E1–E3 (k-means), the marks (k-means), and the step
-  (``subcompartments.call_subcompartments`` on the embedding + ``Â²X`` + E1–E3). ARI.
+  (``subcompartments.call_subcompartments``: the HMM over the embedding + marks + E1–E3). ARI.
 
 Reference: the planted truth (simulated data); on the real maps the full-depth calls of
 the same method (E1's A/B for A/B, the step's states for subcompartments), as the issue asks.
@@ -128,10 +130,12 @@ def calls(paths: dict[str, Path], *, seed: int = 0) -> dict:
     return {"bins": common.bins_frame(g),
             "ab": {"E1": np.where(usable, comp["compartment"].to_numpy(), "N"),
                    "marks": ab_by_activity(sc.kmeans_states(zm, k=2, seed=seed)),
-                   "embedding": ab_by_activity(sc.kmeans_states(ze, k=2, seed=seed))},
+                   "embedding": ab_by_activity(sc.kmeans_states(ze, k=2, seed=seed)),
+                   # the subcompartment step's calls merged to two (A1/A2 = A, B* = B)
+                   "step (A1/A2 vs B)": np.array([n if n == "N" else n[0] for n in step], dtype=object)},
             "sub": {"E1-E3": full(sc.kmeans_states(eigs, k=5, seed=seed).astype(str)),
                     "marks": full(sc.kmeans_states(zm, k=5, seed=seed).astype(str)),
-                    "embedding (step)": step}}
+                    "step (HMM: embedding, marks, E1-E3)": step}}
 
 
 def accuracy(ref: np.ndarray, pred: np.ndarray, common_ok: np.ndarray) -> float | None:
@@ -156,7 +160,7 @@ def evaluate(name: str, fractions: list[float], *, cell: str, seed: int) -> dict
         ab_ref = "planted A/B"
     else:
         ref_ab = np.asarray(per[1.0]["ab"]["E1"], dtype=object)
-        ref_sub = np.asarray(per[1.0]["sub"]["embedding (step)"], dtype=object)
+        ref_sub = np.asarray(per[1.0]["sub"]["step (HMM: embedding, marks, E1-E3)"], dtype=object)
         ab_ref, sub_ref = "full-depth E1 calls", "full-depth step calls"
     ref_ab = np.asarray(ref_ab, dtype=object)
     out = {"cell": cell, "ab_reference": ab_ref, "sub_reference": sub_ref, "fractions": [1.0, *fractions],
@@ -188,7 +192,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
     colours = {"E1": "#555555", "E1-E3": "#555555", "marks": "#2c7fb8", "embedding": "#d95f0e",
-               "embedding (step)": "#d95f0e"}
+               "step (HMM: embedding, marks, E1-E3)": "#d95f0e", "step (A1/A2 vs B)": "#7b3294"}
     for name, r in results.items():
         style = "-" if name == "sim" else "--"
         x = np.array(r["fractions"]) * 100
