@@ -268,3 +268,32 @@ def test_ten_eigs_come_from_the_compartment_csv_when_it_has_them(toy_files, tmp_
     # a CSV with only E1-E3 and no --mcool: E1-E3 for the baseline
     args.compartments, args.mcool = str(toy_files["comp"]), None
     assert cs.load_inputs(args)["eigs"].shape[1] == 3
+
+
+def test_bench_reruns_a_stage_whose_code_changed(tmp_path, monkeypatch):
+    """bench_subcompartments.invalidate_stale: a stage whose script is newer than its last run
+    loses its .cmd (so run_pipeline.sh re-runs it); the others keep theirs."""
+    import os
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_subcompartments as bs
+
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    for f in ("train_vgae.py", "model.py", "build_graph.py"):
+        (scripts / f).write_text("")
+    logs = tmp_path / "results" / "logs"
+    logs.mkdir(parents=True)
+    for stage in ("train", "graph"):
+        (logs / f"{stage}.cmd").write_text("cmd")
+    os.utime(scripts / "build_graph.py", (1_000, 1_000))
+    os.utime(logs / "graph.cmd", (2_000, 2_000))
+    os.utime(logs / "train.cmd", (2_000, 2_000))
+    os.utime(scripts / "train_vgae.py", (3_000, 3_000))  # edited after the last training
+    os.utime(scripts / "model.py", (1_000, 1_000))
+    monkeypatch.setattr(bs, "ROOT", tmp_path)
+    assert bs.invalidate_stale(tmp_path / "results") == ["train"]
+    assert not (logs / "train.cmd").exists() and (logs / "graph.cmd").exists()
