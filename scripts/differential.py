@@ -363,9 +363,9 @@ def half_features(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float
     pos = 0
     for b in blocks:
         full = x[pos:pos + b.n, cols]
-        e1_ref = full[:, struct.index("E1")] if "E1" in struct else None
-        new, _, _ = features.contact_features(b, struct, centromere=centromeres.get(b.chrom), orient=e1_ref)
-        new = np.array(new, dtype=np.float64)
+        # signs are set below, per arm, from the graph's own columns
+        new = np.array(features.structural_features(b, struct, centromere=centromeres.get(b.chrom)),
+                       dtype=np.float64)
         if "coverage" in struct:
             k = struct.index("coverage")
             new[:, k] = np.where(b.mask, np.log1p(b.coverage / depth), np.nan)

@@ -214,6 +214,34 @@ def test_mark_null_covers_mark_noise(kit, sim_small):
     assert 0.01 <= fpr["shift"] <= 0.10, fpr
 
 
+def test_half_graphs_recompute_contact_features(sim_small, tmp_path):
+    """E1-E3 and coverage node features come from each half's contacts, signed like the graph's."""
+    import build_graph
+
+    bws = sorted(str(p) for p in sim_small.glob(f"{CELLS[0]}_*.bw"))
+    out = tmp_path / "g.pt"
+    assert build_graph.main(["--mcool", str(sim_small / f"{CELLS[0]}.mcool"), "--chrom", "chr21", "--res", "25000",
+                             "--bigwigs", *bws, "--structural", "coverage", "E1", "E2", "E3",
+                             "--feature-norm", "none", "--out", str(out), "-q"]) == 0
+    g = common.load_graph(out)
+    names = list(g["feature_names"])
+    blocks = D.read_blocks(str(sim_small / f"{CELLS[0]}.mcool"), g["chroms"], res=25000)
+    half = D.cell_halves(blocks, rng=np.random.default_rng(0))[0]
+    x, xh = g["x"].numpy(), D.half_features(half, g)
+    ok = g["mask"].numpy() & np.concatenate([b.mask for b in half])
+    marks = D.mark_columns(names)
+    assert len(marks) == len(bws)
+    np.testing.assert_array_equal(xh[:, marks], x[:, marks])
+    for n in ("E1", "coverage"):
+        k = names.index(n)
+        r = np.corrcoef(xh[ok, k], x[ok, k])[0, 1]
+        assert 0.8 < r < 1.0 - 1e-9, (n, r)  # the same sign and shape, with the half's noise
+    k = names.index("coverage")
+    assert abs(np.median(xh[ok, k] - x[ok, k])) < 0.1  # coverage scaled back to full depth
+    hg = D.half_graph(half, g)
+    assert hg["feature_names"] == names and not torch.equal(hg["x"], g["x"])
+
+
 def test_shifted_mark_noise_keeps_the_values_and_moves_them():
     rng = np.random.default_rng(0)
     diff = rng.normal(size=(300, 2))
