@@ -9,7 +9,8 @@ the A/B switch table, and calls switches: the compartments differ, in a run of
 ``--min-run`` bins and, with ``--diff`` (the per-bin table of ``differential.py``,
 whose null is technical noise from pseudo-replicates), only where q(ΔE1) <= ``--fdr``
 and among the switch candidates that table holds (its ``switch`` column, set by
-``differential.py --switch-rule``); ``P_delta.csv`` then gains ``p_value``/``q_value`` (embedding Δ) and ``p_E1``/``q_E1``.
+``differential.py --switch-rule``); ``P_delta.csv`` then gains ``p_value``/``q_value``
+(embedding Δ) and ``p_E1``/``q_E1``.
 Whether B bins move more than A bins is tested against circular shifts of the
 first cell's labels (``--n-perm``). With ``--truth`` it scores the switch calls.
 
