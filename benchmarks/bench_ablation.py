@@ -35,6 +35,8 @@ import baselines  # noqa: E402
 import build_graph  # noqa: E402
 import common  # noqa: E402
 import compute_compartments as cc  # noqa: E402
+import features  # noqa: E402
+import orientation  # noqa: E402
 import hicio  # noqa: E402
 import model as vgae  # noqa: E402
 import simulate_data  # noqa: E402
@@ -47,14 +49,23 @@ SIM_MARKS = ("CTCF", "H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3")
 REAL_MARKS = ("H3K27ac", "H3K4me3", "H3K36me3", "H3K27me3", "H3K9me3", "H3K4me1")
 #: A shortened chr21 (24 Mb, 4 Mb unmappable) at 25 kb: ~800 usable bins.
 SIM_ARGS = ("--length", "24000000", "--pericentromere-bp", "4000000", "--zoom")
+#: Graph configurations: (edge rule, node features). ``marks+E`` = the marks plus E1-E3 per arm
+#: (build_graph's default ``--structural E1 E2 E3``); ``marks`` = the marks alone (the seed's).
+GRAPHS = {"q0.2-1Mb": ("q0.2-1Mb", "marks+E"), "q0.2-1Mb/marks": ("q0.2-1Mb", "marks"),
+          "count": ("count", "marks+E")}
+DEFAULT_GRAPH = "q0.2-1Mb"
 EDGE_RULES = {"count": dict(edge_rule="count", min_contacts=10, edge_transform="log1p", max_dist=5_000_000),
               "q0.1": dict(edge_rule="quantile", edge_quantile=0.1, edge_transform="oe", max_dist=5_000_000),
               "q0.2-1Mb": dict(edge_rule="quantile", edge_quantile=0.2, edge_transform="oe", max_dist=1_000_000)}
 RULE_NOTES = {"count": "raw count >= 10 within 5 Mb, log1p weights (the seed's rule; follows depth)",
               "q0.1": "top 10 % of usable pairs by O/E at every distance within 5 Mb, log O/E weights",
               "q0.2-1Mb": "top 20 % of usable pairs by O/E at every distance within 1 Mb, log O/E weights"}
-#: (encoder, objective) cells trained per dataset and edge rule (``--cells``).
-CELLS = ("gcn/bce", "jk/bce", "gcn/strength", "jk/strength")
+#: (encoder, objective) cells trained on the default graph (``--cells``) and on the others
+#: (``--other-cells``). ``jk/structure`` is train_vgae's default; ``gcn/bce`` the seed's design
+#: (with the distance decoder).
+CELLS = ("gcn/bce", "jk/bce", "jk/matched", "gcn/structure", "jk/structure", "sage-jk/structure")
+OTHER_CELLS = ("gcn/bce", "jk/structure")
+DEFAULT_CELL = "jk/structure"
 METRICS = ("probe", "silhouette_cosine", "silhouette_euclidean", "effective_rank", "pc1_share")
 
 
@@ -83,51 +94,89 @@ def load_dataset(kind: str, *, seed: int, work: Path) -> dict[str, Any]:
     block = hicio.read_cis(clr, "chr21")
     tracks = hicio.read_tracks([folder / f"GM12878_{m}.bw" for m in marks], block.bins())
     comp, _ = cc.call_compartments(block, tracks[:, list(marks).index("H3K27ac")], n_eigs=10)
+    known = [k for k, m in enumerate(marks) if orientation.known_sign(m)]
+    orient = orientation.Tracks(tracks[:, known], [marks[k] for k in known],
+                                [orientation.known_sign(marks[k]) for k in known])
+    struct, target, region = features.contact_features(block, ["E1", "E2", "E3"], target_eigs=10, orient=orient)
     if kind == "real":
         labels = rao_labels(block.bins())
     else:
         labels = viz.truth_labels(viz.read_truth(folder / "truth.tsv", ["GM12878"]), block.bins(), "GM12878")
-    return dict(block=block, tracks=tracks, marks=list(marks), comp=comp, labels=labels)
+    return dict(block=block, tracks=tracks, marks=list(marks), comp=comp, labels=labels, struct=struct,
+                target=target, region=region)
 
 
-def run_dataset(ds: dict[str, Any], *, epochs: int, patience: int, hidden: int, latent: int,
-                rules: list[str], cells: list[str]) -> list[dict]:
-    """One row per (edge rule, representation): the baselines, then every trained cell."""
+def make_graph(ds: dict[str, Any], rule: str, feats: str) -> dict:
+    """The graph build_graph.py would write for this dataset, edge rule and feature set."""
+    import torch
+
+    x, names = ds["tracks"], list(ds["marks"])
+    if feats == "marks+E":
+        x, names = np.column_stack([x, ds["struct"]]), [*names, "E1", "E2", "E3"]
+    g = build_graph.build_graph([ds["block"]], x, names, **EDGE_RULES[rule])
+    g["compartment_target"] = torch.as_tensor(ds["target"], dtype=torch.float32)
+    g["compartment_region"] = torch.as_tensor(ds["region"], dtype=torch.long)
+    return g
+
+
+def run_dataset(ds: dict[str, Any], *, epochs: int, patience: int | None, hidden: int, latent: int,
+                graphs: list[str], cells: list[str], other_cells: list[str]) -> list[dict]:
+    """One row per (graph, representation): the baselines, then every trained cell."""
     rows = []
-    encoders = sorted({c.split("/")[0] for c in cells})
-    for rule in rules:
-        kw = EDGE_RULES[rule]
-        g = build_graph.build_graph([ds["block"]], ds["tracks"], ds["marks"], **kw)
+    for gname in graphs:
+        rule, feats = GRAPHS[gname]
+        g = make_graph(ds, rule, feats)
         edges = g["edge_index"].shape[1] // 2
         data = vgae.prepare_graph(g)
         base = baselines.embedding_baselines(labels=ds["labels"], comp=ds["comp"], g=g)
         for name in ("E1", "E1-E3", "E1-E10", "AkX"):
-            rows.append(dict(rule=rule, edges=edges, what=name, **{k: base[name][k] for k in METRICS}))
-        for enc in encoders:
-            hp = vgae.VGAE(in_channels=len(ds["marks"]), hidden=hidden, latent=latent, encoder=enc).hparams
+            rows.append(dict(rule=gname, edges=edges, what=name, **{k: base[name][k] for k in METRICS}))
+        todo = cells if gname == DEFAULT_GRAPH else other_cells
+        for enc in sorted({c.split("/")[0] for c in todo}):
+            hp = vgae.VGAE(in_channels=g["x"].shape[1], hidden=hidden, latent=latent, encoder=enc).hparams
             unt = [baselines.embedding_metrics(x=e, labels=ds["labels"])
                    for e in baselines.untrained_embeddings(hparams=hp, data=data)]
-            rows.append(dict(rule=rule, edges=edges, what=f"untrained {enc}",
+            rows.append(dict(rule=gname, edges=edges, what=f"untrained {enc}",
                              **{k: float(np.nanmean([u[k] for u in unt])) for k in METRICS}))
-        for enc, obj in (c.split("/") for c in cells):
+        for enc, obj in (c.split("/") for c in todo):
             t0 = time.perf_counter()
             with vgae.cpu_threads(1):
                 res = train_vgae.train_vgae(data, hidden=hidden, latent=latent, epochs=epochs, patience=patience,
                                             encoder=enc, objective=obj,
-                                            stop_on="auc" if obj == "bce" else "matched-auc",
+                                            stop_on="matched-auc" if obj in ("matched", "strength") else "auto",
                                             rng=common.seed_everything(0))
             m = res.metrics
             em = baselines.embedding_metrics(x=vgae.embed(res.model, data), labels=ds["labels"])
-            rows.append(dict(rule=rule, edges=edges, what=f"VGAE {enc} / {obj}", **em,
+            rows.append(dict(rule=gname, edges=edges, what=f"VGAE {enc} / {obj}", **em,
                              matched_auc=m["matched_test_auc"],
                              cn_auc=m["matched_baselines_auc"]["common_neighbours"],
                              aa_auc=m["matched_baselines_auc"]["adamic_adar"],
                              dp_auc=m["matched_baselines_auc"]["degree_product"],
                              coverage=m["matched_coverage"], best_epoch=m["best_epoch"],
                              seconds=round(time.perf_counter() - t0, 1)))
-            log.info("%s | %s: probe %.3f matched AUC %.3f (CN %.3f) best epoch %d", rule, rows[-1]["what"],
-                     em["probe"], m["matched_test_auc"] or np.nan, rows[-1]["cn_auc"] or np.nan, m["best_epoch"])
+            log.info("%s | %s: probe %.3f matched AUC %.3f (CN %.3f) best epoch %d (%.0f s)", gname,
+                     rows[-1]["what"], em["probe"], m["matched_test_auc"] or np.nan, rows[-1]["cn_auc"] or np.nan,
+                     m["best_epoch"], rows[-1]["seconds"])
     return rows
+
+
+def verdict(table: pd.DataFrame) -> list[str]:
+    """Per dataset: the default cell against the best baseline of every graph, seed by seed."""
+    out = ["| Data | Seed | Default (jk / structure) probe | Best of E1, E1-E3, Â^kX (which) | Δ | "
+           "Untrained jk | Matched AUC | CN AUC | Best epoch |", "|---|---|---|---|---|---|---|---|---|"]
+    base_names = ("E1", "E1-E3", "AkX")
+    for (ds, seed), part in table.groupby(["dataset", "seed"], sort=False):
+        mine = part[(part["rule"] == DEFAULT_GRAPH) & (part["what"] == f"VGAE {DEFAULT_CELL.replace('/', ' / ')}")]
+        base = part[part["what"].isin(base_names)]
+        if mine.empty or base.empty:
+            continue
+        b = base.loc[base["probe"].idxmax()]
+        r = mine.iloc[0]
+        unt = part[(part["rule"] == DEFAULT_GRAPH) & (part["what"] == "untrained jk")]["probe"]
+        out.append(f"| {ds} | {seed} | {r['probe']:.3f} | {b['probe']:.3f} ({b['what']}, {b['rule']}) | "
+                   f"{r['probe'] - b['probe']:+.3f} | {unt.iloc[0] if len(unt) else float('nan'):.3f} | "
+                   f"{r['matched_auc']:.3f} | {r['cn_auc']:.3f} | {int(r['best_epoch'])} |")
+    return out
 
 
 def edges_per_cell(work: Path, *, seed: int = 0) -> list[list]:
@@ -164,15 +213,20 @@ def _cell(v: pd.Series) -> str:
 def markdown(table: pd.DataFrame, args: argparse.Namespace) -> str:
     cols = ["probe", "silhouette_euclidean", "silhouette_cosine", "effective_rank", "pc1_share", "matched_auc",
             "cn_auc", "aa_auc", "dp_auc", "best_epoch"]
-    head = ["Edge rule", "Representation", "Probe A/B", "Sil. eucl.", "Sil. cos.", "Eff. rank", "PC1 share",
+    head = ["Graph", "Representation", "Probe A/B", "Sil. eucl.", "Sil. cos.", "Eff. rank", "PC1 share",
             "Matched AUC", "CN AUC", "AA AUC", "DP AUC", "Best epoch"]
     out = ["# Ablation: objective × encoder × edge rule", "",
            f"`{' '.join(['python benchmarks/bench_ablation.py', *sys.argv[1:]])}` — seeds {args.seeds}, "
-           f"epochs ≤ {args.epochs}, patience {args.patience}, hidden {args.hidden}, latent {args.latent}. "
+           f"epochs ≤ {args.epochs}, patience {args.patience or 'train_vgae default'}, hidden {args.hidden}, latent {args.latent}. "
            "Simulated rows: mean ± sd over seeds; real: one run. Probe = logistic regression, 5 contiguous "
            "folds; matched AUC = test links vs distance-matched non-links; CN/AA/DP = common neighbours, "
            "Adamic–Adar, degree product on the same pairs from the training graph.", "",
-           "Edge rules: " + "; ".join(f"`{k}` = {RULE_NOTES[k]}" for k in args.rules) + ".", ""]
+           "Graphs: " + "; ".join(f"`{k}` = {RULE_NOTES[GRAPHS[k][0]]}, node features "
+                                  f"{GRAPHS[k][1]}" for k in args.graphs) + ". Node features `marks+E` = the marks "
+           "plus E1-E3 per arm (build_graph's default); `marks` = the marks alone (the seed's). Every graph "
+           "stores the rank-10 compartment target of the `structure` objective.", "",
+           "## Verdict: the default (jk / structure on the default graph) against the best baseline", "",
+           *verdict(table), ""]
     for ds, part in table.groupby("dataset", sort=False):
         out += [f"## {ds}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for (rule, what), r in part.groupby(["rule", "what"], sort=False):
@@ -186,10 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--difficulties", nargs="+", default=["realistic", "hard"])
     p.add_argument("--no-real", action="store_true")
-    p.add_argument("--rules", nargs="+", choices=list(EDGE_RULES), default=list(EDGE_RULES))
-    p.add_argument("--cells", nargs="+", default=list(CELLS), help="encoder/objective pairs to train")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--patience", type=int, default=15)
+    p.add_argument("--graphs", nargs="+", choices=list(GRAPHS), default=list(GRAPHS))
+    p.add_argument("--cells", nargs="+", default=list(CELLS), help="encoder/objective pairs on the default graph")
+    p.add_argument("--other-cells", nargs="+", default=list(OTHER_CELLS), help="... on the other graphs")
+    p.add_argument("--epochs", type=int, default=300, help="train_vgae's default")
+    p.add_argument("--patience", type=int, default=None, help="train_vgae's default (per --stop-on)")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--latent", type=int, default=32)
     p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "_work" / "ablation")
@@ -208,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("dataset %s seed %d", kind, seed)
         ds = load_dataset(kind, seed=seed, work=args.work)
         for r in run_dataset(ds, epochs=args.epochs, patience=args.patience, hidden=args.hidden,
-                             latent=args.latent, rules=args.rules, cells=args.cells):
+                             latent=args.latent, graphs=args.graphs, cells=args.cells,
+                             other_cells=args.other_cells):
             rows.append({"dataset": name, "seed": seed, **r})
         table = pd.DataFrame(rows)
         text = markdown(table, args)

@@ -65,6 +65,11 @@ DEFAULT_EDGE_TRANSFORM = "oe"
 #: pixels of high O/E are mostly counting noise) on the simulated hard preset and real chr21.
 DEFAULT_EDGE_QUANTILE = 0.2
 DEFAULT_MAX_DIST = 1_000_000
+#: Node features added from the map by default (``--structural``) and the rank of the stored
+#: compartment target (``--compartment-target``): chosen in benchmarks/ABLATION.md, where the
+#: ``structure`` objective with E1-E3 among the inputs gave the best A/B probes.
+DEFAULT_STRUCTURAL = ("E1", "E2", "E3")
+DEFAULT_TARGET_EIGS = 10
 #: Smallest observed/expected for an edge with ``--edge-rule oe`` (``--min-oe``).
 DEFAULT_MIN_OE = 2.0
 
@@ -283,10 +288,15 @@ def build_parser() -> common.ArgumentParser:
     g.add_argument("--feature-names", "--feature_names", dest="feature_names", nargs="+",
                    metavar="NAME", help="names for the bigWig features, e.g. the marks (one per --bigwigs) "
                                         "[file stem without '<cell>_']")
-    g.add_argument("--structural", nargs="+", default=[], choices=features.STRUCTURAL, metavar="FEAT",
+    g.add_argument("--structural", nargs="+", default=list(DEFAULT_STRUCTURAL),
+                   choices=[*features.STRUCTURAL, "none"], metavar="FEAT",
                    help="features computed from the map itself, after the bigWigs': coverage (log1p raw "
-                        "cis contacts), E1 E2 E3 (compartment eigenvectors per arm); "
-                        f"choose from {', '.join(features.STRUCTURAL)}")
+                        "cis contacts), E1 E2 E3 (compartment eigenvectors per arm, E1 oriented by the "
+                        "active marks among the bigWigs); 'none' for the bigWigs only (the seed's features); "
+                        f"choose from {', '.join(features.STRUCTURAL)} [{' '.join(DEFAULT_STRUCTURAL)}]")
+    g.add_argument("--compartment-target", dest="compartment_target", type=int, default=DEFAULT_TARGET_EIGS,
+                   metavar="K", help="store E1..EK per arm (scaled by sqrt eigenvalue) as the target of "
+                                     "train_vgae's compartment reconstruction; 0 to store none [%(default)s]")
     g.add_argument("--feature-norm", "--feature_norm", dest="feature_norm", choices=features.NORMS,
                    default="none", help="per-cell normalisation of every feature over the usable bins: "
                                         "zscore, rank (0..1), quantile (normal scores); rank/quantile make "
@@ -323,6 +333,13 @@ def build_parser() -> common.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
+    if "none" in args.structural:
+        if len(args.structural) > 1:
+            raise DataError("--structural none cannot be combined with other structural features; "
+                            "give either none or a list such as E1 E2 E3")
+        args.structural = []
+    if not 0 <= args.compartment_target <= 20:
+        raise DataError(f"--compartment-target must be 0..20, got {args.compartment_target}")
     if not args.bigwigs and not args.structural:
         raise DataError("no node features: pass --bigwigs (marks, or GC/TSS density tracks) "
                         "and/or --structural coverage E1 E2 E3")
@@ -338,9 +355,9 @@ def _run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     common.ensure_writable_dir(out.parent)
     all_mode = hicio.wants_all(args.chrom)
-    tracks, names = features.read_node_inputs(clr, chroms, bigwigs=args.bigwigs, names=names,
-                                              structural=args.structural, weight_name=weight_name,
-                                              all_mode=all_mode)
+    tracks, names, target, region = features.read_node_inputs(
+        clr, chroms, bigwigs=args.bigwigs, names=names, structural=args.structural, weight_name=weight_name,
+        all_mode=all_mode, target_eigs=args.compartment_target)
     blocks = (hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
               for c in tqdm(chroms, desc="contacts", unit="chrom",
                             disable=common.progress_disabled() or len(chroms) < 2))
@@ -356,6 +373,11 @@ def _run(args: argparse.Namespace) -> None:
     graph = build_graph(blocks, tracks, names, max_dist=args.max_dist, min_contacts=args.min_contacts,
                         edge_transform=args.edge_transform, trans=trans,
                         allow_constant=args.allow_constant_features, feature_norm=args.feature_norm, **rule)
+    if args.compartment_target:
+        import torch
+
+        graph["compartment_target"] = torch.as_tensor(target, dtype=torch.float32)
+        graph["compartment_region"] = torch.as_tensor(region, dtype=torch.long)
     graph["provenance"] = common.provenance(args, inputs=[args.mcool, *args.bigwigs],
                                             cooler=hicio.cooler_uri(clr), chroms=chroms)
     common.save_pt(out, graph)

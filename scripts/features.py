@@ -27,6 +27,47 @@ STRUCTURAL = ("coverage", "E1", "E2", "E3")
 NORMS = ("none", "zscore", "rank", "quantile")
 
 
+def contact_features(block: hicio.CisBlock, names: Sequence[str], *, target_eigs: int = 0,
+                     centromere: tuple[int, int] | None = None, orient=None,
+                     **solve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Structural features and the compartment target of one chromosome, from one eigen-solve.
+
+    Returns ``(features [n, len(names)], target [n, target_eigs], region [n])``:
+    ``features`` as :func:`structural_features`; ``target`` the compartment
+    eigenvectors E1..E{target_eigs} per arm, each scaled by the square root of its
+    eigenvalue (:func:`compute_compartments.region_eigs`), so that ``target @ target.T``
+    is the best rank-``target_eigs`` approximation of the arm's O/E correlation
+    matrix (0 on masked bins); ``region`` the arm index of each bin (0, 1, ...; -1
+    where masked). ``orient`` (an :class:`orientation.Tracks`, e.g. the active
+    marks) signs E1 as ``compute_compartments`` does; ``None`` orients by raw coverage.
+    """
+    import compute_compartments as cc
+
+    bad = [n for n in names if n not in STRUCTURAL]
+    if bad:
+        raise DataError(f"unknown structural feature(s) {', '.join(bad)}; choose from {', '.join(STRUCTURAL)}")
+    cols = {}
+    if "coverage" in names:
+        cols["coverage"] = np.where(block.mask, np.log1p(block.coverage), np.nan)
+    eigs = [n for n in names if n.startswith("E")]
+    n_eigs = max([int(n[1:]) for n in eigs] + [target_eigs])
+    target = np.zeros((block.n, target_eigs), dtype=np.float32)
+    region = np.full(block.n, -1, dtype=np.int64)
+    if n_eigs:
+        regions = cc.arm_regions(block.chrom, block.start, centromere=centromere)
+        table, _ = cc.call_compartments(block, orient, regions=regions, n_eigs=n_eigs, **solve)
+        for n in eigs:
+            cols[n] = table[n].to_numpy()
+        if target_eigs:
+            t = table[[f"E{k + 1}" for k in range(target_eigs)]].to_numpy()
+            ok = np.isfinite(t).all(1)
+            target[ok] = t[ok]
+            for r, (_, lo, hi) in enumerate(regions):
+                region[lo:hi][ok[lo:hi]] = r
+    x = np.column_stack([cols[n] for n in names]) if names else np.zeros((block.n, 0))
+    return x, target, region
+
+
 def structural_features(block: hicio.CisBlock, names: Sequence[str], *,
                         centromere: tuple[int, int] | None = None, **solve) -> np.ndarray:
     """``[n_bins, len(names)]`` structural features of one chromosome (NaN where masked).
@@ -42,22 +83,7 @@ def structural_features(block: hicio.CisBlock, names: Sequence[str], *,
     solve
         Passed to :func:`compute_compartments.call_compartments` (``method``, ...).
     """
-    import compute_compartments as cc
-
-    bad = [n for n in names if n not in STRUCTURAL]
-    if bad:
-        raise DataError(f"unknown structural feature(s) {', '.join(bad)}; choose from {', '.join(STRUCTURAL)}")
-    cols = {}
-    if "coverage" in names:
-        cols["coverage"] = np.where(block.mask, np.log1p(block.coverage), np.nan)
-    eigs = [n for n in names if n.startswith("E")]
-    if eigs:
-        table, _ = cc.call_compartments(block, None, regions=cc.arm_regions(block.chrom, block.start,
-                                                                               centromere=centromere),
-                                        n_eigs=max(int(n[1:]) for n in eigs), **solve)
-        for n in eigs:
-            cols[n] = table[n].to_numpy()
-    return np.column_stack([cols[n] for n in names]) if names else np.zeros((block.n, 0))
+    return contact_features(block, names, centromere=centromere, **solve)[0]
 
 
 def normalise(x: np.ndarray, mask: np.ndarray, *, method: str = "none") -> np.ndarray:
@@ -96,18 +122,39 @@ def centromeres_for(clr, chroms: Sequence[str]) -> Mapping[str, tuple[int, int] 
 
 
 def read_node_inputs(clr, chroms: Sequence[str], *, bigwigs: Sequence[str], names: Sequence[str],
-                     structural: Sequence[str], weight_name: str | None,
-                     all_mode: bool = False) -> tuple[np.ndarray, list[str]]:
+                     structural: Sequence[str], weight_name: str | None, all_mode: bool = False,
+                     target_eigs: int = 0) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     """Feature columns over every bin of ``chroms``: the bigWigs', then the structural ones.
 
-    Returns the ``[n_bins, F]`` matrix (NaN where unknown) and the ``F`` names.
+    Returns the ``[n_bins, F]`` matrix (NaN where unknown), the ``F`` names, and the
+    compartment target and region of :func:`contact_features` over the same bins
+    (region indices made unique across chromosomes). E1 (feature and target) is
+    oriented by the bigWigs of known sign (active marks), else by raw coverage.
     """
+    import orientation
+
     bins = hicio.bin_table(clr, chroms)
     sizes = {c: int(n) for c, n in clr.chromsizes.items()}
-    parts = [hicio.read_tracks(bigwigs, bins, allow_missing=all_mode, chromsizes=sizes)] if bigwigs else []
-    if structural:
-        cens = centromeres_for(clr, chroms) if any(n.startswith("E") for n in structural) else {}
-        parts.append(np.vstack([
-            structural_features(hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode),
-                                structural, centromere=cens.get(c)) for c in chroms]))
-    return np.hstack(parts), [*names, *structural]
+    tracks = hicio.read_tracks(bigwigs, bins, allow_missing=all_mode, chromsizes=sizes) if bigwigs else None
+    parts = [tracks] if bigwigs else []
+    target = np.zeros((len(bins), target_eigs), dtype=np.float32)
+    region = np.full(len(bins), -1, dtype=np.int64)
+    if structural or target_eigs:
+        signs = [orientation.known_sign(n) or 0 for n in names] if bigwigs else []
+        known = [k for k, s in enumerate(signs) if s]
+        cens = centromeres_for(clr, chroms)
+        cols, offset, n_regions = [], 0, 0
+        for c in chroms:
+            block = hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
+            orient = (orientation.Tracks(tracks[offset:offset + block.n][:, known], [names[k] for k in known],
+                                         [signs[k] for k in known]) if known else None)
+            x, t, r = contact_features(block, structural, target_eigs=target_eigs, centromere=cens.get(c),
+                                       orient=orient)
+            cols.append(x)
+            target[offset:offset + block.n] = t
+            region[offset:offset + block.n] = np.where(r >= 0, r + n_regions, -1)
+            n_regions += int(r.max()) + 1 if (r >= 0).any() else 0
+            offset += block.n
+        if structural:
+            parts.append(np.vstack(cols))
+    return np.hstack(parts), [*names, *structural], target, region

@@ -117,6 +117,13 @@ def prepare_graph(g: dict[str, Any], *, use_edge_weight: bool = True,
     keep = (ei[0] != ei[1]) & mask[ei[0]] & mask[ei[1]]
     data.edge_index, data.edge_weight = ei[:, keep], w[keep]
     data.edge_strength = w[keep].clone()  # the graph's own weight (log O/E), before any rescaling
+    if "compartment_target" in g:  # E1..EK per arm (build_graph --compartment-target), for objective structure
+        rows = (int(g["compartment_target"].shape[0]), int(g["compartment_region"].shape[0]))
+        if rows != (data.num_nodes, data.num_nodes):
+            raise common.DataError(f"{source}: compartment target has {rows[0]} rows for {data.num_nodes} "
+                                   "nodes; rebuild the graph with build_graph.py")
+        data.comp_target = g["compartment_target"].float()
+        data.comp_region = g["compartment_region"].long()
     if use_edge_weight and data.edge_weight.numel():
         w = data.edge_weight
         if not torch.isfinite(w).all():
@@ -341,7 +348,7 @@ class VGAE(nn.Module):
     def __init__(self, *, in_channels: int, hidden: int = 64, latent: int = 32,
                  dropout: float = 0.2, decoder: str = "inner", n_dist_buckets: int = 64,
                  max_link_bins: int = 200, use_edge_weight: bool = True, encoder: str = "gcn",
-                 layers: int = 2) -> None:
+                 layers: int = 2, feature_head: bool = False) -> None:
         super().__init__()
         if decoder not in DECODERS:
             raise common.DataError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
@@ -350,7 +357,7 @@ class VGAE(nn.Module):
         self.hparams = dict(in_channels=in_channels, hidden=hidden, latent=latent, dropout=dropout,
                             decoder=decoder, n_dist_buckets=n_dist_buckets,
                             max_link_bins=max_link_bins, use_edge_weight=use_edge_weight,
-                            encoder=encoder, layers=layers)
+                            encoder=encoder, layers=layers, feature_head=feature_head)
         self.use_edge_weight = use_edge_weight
         self.layer = _layer_of(encoder)
         self.encoder = (Encoder(in_channels, hidden, latent, dropout=dropout) if encoder == "gcn" else
@@ -358,6 +365,8 @@ class VGAE(nn.Module):
                                      layers=layers, jk=encoder.endswith("jk")))
         self.decoder = (DistanceDecoder(n_dist_buckets, max_link_bins) if decoder == "distance"
                         else InnerProductDecoder())
+        #: z -> the (standardised, graph-smoothed) node features, for objective ``structure``
+        self.feature_head = nn.Linear(latent, in_channels) if feature_head else None
 
     def adjacency(self, edge_index: Tensor, edge_weight: Tensor | None, num_nodes: int) -> Tensor:
         """The encoder's message-passing input for an edge set (weights dropped if not used):
@@ -378,16 +387,18 @@ class VGAE(nn.Module):
         return self.decoder(z, pairs, data.pos, data.chrom_id)
 
     def loss(self, data: Data, adj: Tensor, pos_pairs: Tensor, neg_pairs: Tensor, *,
-             strength: Tensor | None = None, strength_weight: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+             strength: Tensor | None = None, strength_weight: float = 1.0,
+             structure: "StructureTargets | None" = None) -> tuple[Tensor, Tensor, Tensor]:
         """``(total, reconstruction, KL/N)`` for one training step.
 
         Reconstruction is the BCE of links against non-links; with ``strength`` (one
         standardised contact strength per positive pair, e.g. log O/E) it also holds
         ``strength_weight`` x the mean squared error of ``z_i . z_j`` against it: a
         weighted decoder whose inner product factorises contact strength, the way
-        E1..Ek factorise O/E. The KL term is the mean per-node KL over usable bins
-        divided once more by their number, as in torch_geometric's VGAE example that
-        the seed followed.
+        E1..Ek factorise O/E. With ``structure`` (:class:`StructureTargets`) it also
+        holds that object's two terms (see there). The KL term is the mean per-node KL
+        over usable bins divided once more by their number, as in torch_geometric's
+        VGAE example that the seed followed.
         """
         mu, logstd = self.encode(data, adj)
         z = mu + torch.randn_like(logstd) * logstd.exp() if self.training else mu
@@ -397,15 +408,87 @@ class VGAE(nn.Module):
         if strength is not None:
             dot = (z[pos_pairs[0]] * z[pos_pairs[1]]).sum(-1)
             recon = recon + strength_weight * F.mse_loss(dot, strength)
+        if structure is not None:
+            recon = recon + structure.loss(z, self.feature_head)
         m = data.mask
         kl = -0.5 * (1 + 2 * logstd[m] - mu[m] ** 2 - logstd[m].exp() ** 2).sum(1).mean() / int(m.sum())
         return recon + kl, recon, kl
 
 
+class StructureTargets:
+    """The two extra reconstruction terms of train_vgae's ``structure`` objective.
+
+    * **Compartments** (weight ``comp_weight``): per arm ``r``, the mean squared error
+      between ``Z_r Z_r^T`` and ``T_r T_r^T``, where ``T`` holds E1..EK scaled by the
+      square root of their eigenvalues (build_graph's ``compartment_target``), i.e.
+      the rank-K approximation of the arm's O/E correlation matrix -- every pair of
+      bins of an arm, at any distance, not only the graph's links within ``max_dist``.
+      It is computed without the ``n_r x n_r`` matrices, as
+      ``(|Z^T Z|^2 - 2 |Z^T T|^2 + |T^T T|^2) / n_r^2`` (Frobenius norms), so it is
+      linear in the number of bins.
+    * **Features** (weight ``feat_weight``): the mean squared error of
+      ``feature_head(z)`` against the standardised node features smoothed over the
+      training graph (``Â^k X``, :func:`baselines.smoothed_features`), so that the
+      embedding keeps what the marks say about a bin's neighbourhood.
+
+    ``held_out`` (a boolean node mask) bins take no part in either term during training
+    (they still pass messages); :meth:`held_out_loss` scores both terms on them alone
+    -- pairs of held-out bins, their features -- which is what ``--stop-on structure``
+    watches.
+    """
+
+    def __init__(self, *, mask: Tensor, comp_target: Tensor | None, comp_region: Tensor | None,
+                 feat_target: Tensor | None, comp_weight: float = 10.0, feat_weight: float = 1.0,
+                 held_out: Tensor | None = None) -> None:
+        self.comp_weight, self.feat_weight = comp_weight, feat_weight
+        held_out = torch.zeros_like(mask) if held_out is None else held_out
+        self.masks = {"train": mask & ~held_out, "held_out": mask & held_out}
+        self.regions: dict[str, list[tuple[Tensor, float]]] = {"train": [], "held_out": []}
+        self.target = comp_target
+        if comp_target is not None and comp_region is not None and comp_weight > 0:
+            for part, m in self.masks.items():
+                region = torch.where(m, comp_region, -1).cpu().numpy()
+                order = np.argsort(region, kind="stable")
+                cuts = np.flatnonzero(np.diff(region[order])) + 1
+                for nodes in np.split(order, cuts):
+                    if nodes.size > 1 and region[nodes[0]] >= 0:
+                        idx = torch.as_tensor(nodes, device=comp_target.device)
+                        t = comp_target[idx]
+                        self.regions[part].append((idx, float((t.T @ t).pow(2).sum())))
+        self.feat_target = feat_target if feat_weight > 0 else None
+
+    def compartment_loss(self, z: Tensor, part: str = "train") -> Tensor:
+        """Mean over the arms' bin pairs of the squared error of ``z z^T`` against ``T T^T``."""
+        total, pairs = z.new_zeros(()), 0
+        for idx, tt in self.regions[part]:
+            zr, tr = z[idx], self.target[idx]
+            total = total + (zr.T @ zr).pow(2).sum() - 2 * (zr.T @ tr).pow(2).sum() + tt
+            pairs += idx.numel() ** 2
+        return total / max(pairs, 1)
+
+    def feature_loss(self, z: Tensor, head: nn.Module | None, part: str = "train") -> Tensor:
+        m = self.masks[part]
+        if head is None or self.feat_target is None or not bool(m.any()):
+            return z.new_zeros(())
+        return F.mse_loss(head(z[m]), self.feat_target[m])
+
+    def loss(self, z: Tensor, head: nn.Module | None, part: str = "train") -> Tensor:
+        out = z.new_zeros(())
+        if self.regions[part]:
+            out = out + self.comp_weight * self.compartment_loss(z, part)
+        if self.feat_target is not None:
+            out = out + self.feat_weight * self.feature_loss(z, head, part)
+        return out
+
+    def held_out_loss(self, z: Tensor, head: nn.Module | None) -> float:
+        """Both terms on the held-out bins (lower is better)."""
+        return float(self.loss(z, head, "held_out"))
+
+
 def build_model(hparams: dict[str, Any]) -> VGAE:
     """Rebuild the model a checkpoint's ``hparams`` describe (extra keys are ignored)."""
     keys = ("in_channels", "hidden", "latent", "dropout", "decoder", "n_dist_buckets",
-            "max_link_bins", "use_edge_weight", "encoder", "layers")
+            "max_link_bins", "use_edge_weight", "encoder", "layers", "feature_head")
     return VGAE(**{k: hparams[k] for k in keys if k in hparams})
 
 

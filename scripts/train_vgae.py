@@ -12,12 +12,18 @@ Design (``--preset seed`` restores the seed's: GCN encoder, inner-product decode
 random negatives, early stopping on validation AUC):
 
 * ``--encoder``: ``gcn`` (the seed's), ``sage``, ``gat``, or their jumping-knowledge
-  variants ``jk``/``sage-jk``/``gat-jk`` (mu read from the input and every layer);
+  variants ``jk`` (the default) / ``sage-jk`` / ``gat-jk`` (mu read from the input and
+  every layer);
 * ``--objective``: ``bce`` (links vs random non-links), ``matched`` (plus
   distance-matched non-links every epoch: hard negatives that distance cannot tell
-  apart), ``strength`` (plus ``z_i . z_j`` regressed on each link's log O/E);
-* ``--stop-on matched-auc``: early stopping on the validation AUC against
-  distance-matched non-links, a score that keeps moving after epoch 1;
+  apart), ``strength`` (plus ``z_i . z_j`` regressed on each link's log O/E),
+  ``structure`` (the default: ``bce`` plus two terms, :class:`model.StructureTargets`:
+  ``z_i . z_j`` reconstructs the arm's compartment correlation (rank 10, from
+  build_graph's ``compartment_target``) for every pair of bins at any distance, and a
+  linear head reconstructs the marks smoothed over the graph, ``Â^2 X``);
+* ``--stop-on``: ``auto`` (the default) = ``structure`` for that objective (the two
+  terms on 10 % of the bins held out of them), else ``auc``; ``matched-auc`` = the
+  validation AUC against distance-matched non-links;
 * ``--graph g1.pt g2.pt``: one encoder trained on several cell lines; ``--init
   model.pt``: fine-tune a trained model.
 
@@ -55,7 +61,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from sklearn.metrics import average_precision_score, roc_auc_score
 from torch_geometric.data import Data
 from torch_geometric.transforms import RandomLinkSplit
 from tqdm.auto import tqdm
@@ -70,17 +75,26 @@ log = logging.getLogger("chromatin_gnn.train")
 #: distance decay from two features) and its embedding separates A/B compartments better.
 DEFAULT_DECODER = "distance"
 #: Training objectives (``--objective``), see :func:`train_vgae`.
-OBJECTIVES = ("bce", "matched", "strength")
-STOP_ON = ("matched-auc", "auc")
-#: Defaults chosen in benchmarks/ABLATION.md: on the default graph (O/E quantile 0.2 within
-#: 1 Mb) the seed's GCN with the distance decoder and random negatives had the highest
-#: distance-matched AUC on every dataset and an A/B probe within noise of the jumping-knowledge
-#: encoder trained with matched negatives (+ contact strength); with the distance decoder its
-#: validation AUC keeps improving for 10-30 epochs. Every variant still loses to E1 / Â^k X
-#: (probe) and common neighbours (matched AUC) there.
-DEFAULT_ENCODER = "gcn"
-DEFAULT_OBJECTIVE = "bce"
-DEFAULT_STOP_ON = "auc"
+OBJECTIVES = ("bce", "matched", "strength", "structure")
+#: ``structure``: smoothing steps k of the feature target ``Â^k X`` and the default term weights.
+STRUCTURE_SMOOTHING = 2
+DEFAULT_COMP_WEIGHT = 10.0
+DEFAULT_FEAT_WEIGHT = 1.0
+STOP_ON = ("auto", "matched-auc", "auc", "structure")
+#: ``structure``: share of bins held out of its two terms, scored by ``--stop-on structure``.
+STRUCTURE_HELD_OUT = 0.1
+#: Defaults chosen in benchmarks/ABLATION.md (3 simulator seeds x 2 difficulties + real chr21):
+#: the jumping-knowledge GCN trained with the ``structure`` objective (links + the arm-wide
+#: compartment correlation + the graph-smoothed marks, E1-E3 among the inputs) had the best A/B
+#: probe of every trained cell and the best distance-matched AUC on the simulated data; the
+#: seed's GCN with links alone (``bce``) lost to E1 everywhere. ``--stop-on auto`` watches the
+#: held-out bins' structure terms for ``structure`` (which keep improving for 100+ epochs), else
+#: validation AUC; ``--patience`` defaults to 50 for the former (its curve has an early bump),
+#: 20 for the others.
+DEFAULT_ENCODER = "jk"
+DEFAULT_OBJECTIVE = "structure"
+DEFAULT_STOP_ON = "auto"
+PATIENCE = {"structure": 50, "auc": 20, "matched-auc": 20}
 #: ``--preset seed``: the seed's model and training, exactly.
 SEED_PRESET = dict(encoder="gcn", decoder="inner", objective="bce", stop_on="auc")
 
@@ -102,6 +116,8 @@ def usable_subgraph(data: Data) -> tuple[Data, Tensor]:
                chrom_id=data.chrom_id[idx], num_nodes=idx.numel())
     if "edge_strength" in data:
         sub.edge_strength = data.edge_strength
+    if "comp_target" in data:
+        sub.comp_target, sub.comp_region = data.comp_target[idx], data.comp_region[idx]
     return sub, idx
 
 
@@ -283,8 +299,28 @@ def _node_at_distance(node_at: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def link_scores(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """ROC AUC and average precision."""
-    return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores))
+    """ROC AUC and average precision, equal to scikit-learn's ``roc_auc_score`` and
+    ``average_precision_score`` (tests/test_train.py compares them) in one sort.
+
+    scikit-learn's input validation costs ~40 ms a call, which made these two scores most of
+    an epoch's time; here the AUC is the Mann-Whitney statistic of the tie-averaged ranks,
+    and AP sums precision x recall step over distinct score thresholds, as scikit-learn does.
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels).astype(bool)
+    x = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:  # undefined, as scikit-learn says
+        return float("nan"), float("nan")
+    auc = (rankdata(x)[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    order = np.argsort(-x, kind="mergesort")
+    xs, tp = x[order], np.cumsum(y[order])
+    last = np.r_[np.flatnonzero(np.diff(xs)), xs.size - 1]  # last pair of each distinct threshold
+    tp = tp[last]
+    precision, recall = tp / (last + 1), tp / n_pos
+    ap = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(auc), ap
 
 
 def distance_scores(pairs: np.ndarray, *, pos: np.ndarray, chrom: np.ndarray) -> np.ndarray:
@@ -369,6 +405,7 @@ class _Task:
     neg_chrom: np.ndarray | None
     negatives: str
     strength: Tensor | None
+    structure: vgae.StructureTargets | None = None
     adj: Any = None
 
 
@@ -393,6 +430,47 @@ def _make_task(data: Data, *, val_frac: float, test_frac: float, negatives: str,
     return _Task(data, sub, train, val, val_matched, test, train_keys, link_keys, neg_chrom, negatives, strength)
 
 
+def structure_targets(sub: Data, train: Data, *, comp_weight: float, feat_weight: float,
+                      steps: int = STRUCTURE_SMOOTHING) -> vgae.StructureTargets:
+    """The ``structure`` objective's targets for one graph (see :class:`model.StructureTargets`).
+
+    The feature target is ``Â^k X`` on the training links only (held-out links stay
+    unseen), standardised over the bins; the compartment target is the graph's
+    ``compartment_target`` (build_graph ``--compartment-target``).
+    """
+    if "comp_target" not in sub and comp_weight > 0:
+        log.warning("the graph holds no compartment target (built with --compartment-target 0, or by an older "
+                    "build_graph.py): the structure objective's compartment term is skipped; rebuild the graph "
+                    "with build_graph.py to use it")
+    x = sub.x.cpu().numpy()
+    w = train.edge_weight.cpu().numpy() if train.edge_weight is not None else None
+    sm = baselines.smoothed_features(x=x, edge_index=train.edge_index.cpu().numpy(), edge_weight=w,
+                                     mask=np.ones(len(x), bool), steps=[steps])[steps]
+    sd = sm.std(0)
+    feat = torch.as_tensor((sm - sm.mean(0)) / np.where(sd > 0, sd, 1.0), dtype=torch.float32)
+    n = sub.num_nodes
+    held_out = torch.zeros(n, dtype=torch.bool)
+    held_out[torch.randperm(n)[:int(round(STRUCTURE_HELD_OUT * n))]] = True
+    dev = sub.x.device
+    return vgae.StructureTargets(mask=sub.mask, comp_target=sub.get("comp_target"),
+                                 comp_region=sub.get("comp_region"), feat_target=feat.to(dev),
+                                 comp_weight=comp_weight, feat_weight=feat_weight, held_out=held_out.to(dev))
+
+
+@torch.no_grad()
+def _epoch_scores(model: vgae.VGAE, task: _Task) -> tuple[float, float, float, float]:
+    """Validation AUC, AP, matched AUC and the ``structure`` terms on held-out bins (NaN
+    without that objective; lower is better), from one eval-mode encoding (z = mu)."""
+    model.eval()
+    mu, _ = model.encode(task.sub, task.adj)
+    auc, ap = link_scores(task.val.edge_label.cpu().numpy(),
+                          model.decode(mu, task.val.edge_label_index, task.sub).cpu().numpy())
+    matched = link_scores(task.val_matched.edge_label.cpu().numpy(),
+                          model.decode(mu, task.val_matched.edge_label_index, task.sub).cpu().numpy())[0]
+    held = task.structure.held_out_loss(mu, model.feature_head) if task.structure is not None else float("nan")
+    return auc, ap, matched, held
+
+
 def _max_link_bins(task: _Task) -> int:
     sub, (pi, pj) = task.sub, task.train.edge_label_index
     cis = sub.chrom_id[pi] == sub.chrom_id[pj]
@@ -400,11 +478,11 @@ def _max_link_bins(task: _Task) -> int:
 
 
 def _epoch_negatives(task: _Task, objective: str, rng: np.random.Generator) -> np.ndarray:
-    """Random non-links (one per training link), plus distance-matched ones unless ``bce``."""
+    """Random non-links (one per training link), plus distance-matched ones unless ``bce``/``structure``."""
     sub, pos_train = task.sub, task.train.edge_label_index.cpu().numpy()
     neg = sample_negatives(sub.num_nodes, pos_train.shape[1], link_keys=task.train_keys, rng=rng,
                            chrom=task.neg_chrom)
-    if objective != "bce":
+    if objective not in ("bce", "structure"):
         _, hard = distance_matched_negatives(pos_train, pos=sub.pos.cpu().numpy(),
                                              chrom=sub.chrom_id.cpu().numpy(), link_keys=task.train_keys, rng=rng)
         neg = np.concatenate([neg, hard], 1)
@@ -413,10 +491,11 @@ def _epoch_negatives(task: _Task, objective: str, rng: np.random.Generator) -> n
 
 def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 32, dropout: float = 0.2,
                decoder: str = DEFAULT_DECODER, use_edge_weight: bool = True, lr: float = 0.01,
-               epochs: int = 300, patience: int = 20, val_frac: float = 0.1, test_frac: float = 0.1,
+               epochs: int = 300, patience: int | None = None, val_frac: float = 0.1, test_frac: float = 0.1,
                negatives: str = "auto", encoder: str = DEFAULT_ENCODER, layers: int = 2,
                objective: str = DEFAULT_OBJECTIVE, strength_weight: float = 1.0,
                stop_on: str = DEFAULT_STOP_ON, init: dict[str, Any] | None = None,
+               comp_weight: float = DEFAULT_COMP_WEIGHT, feat_weight: float = DEFAULT_FEAT_WEIGHT,
                rng: np.random.Generator, device: torch.device | str = "cpu") -> TrainResult:
     """Train on ``data`` (from :func:`model.prepare_graph`) and evaluate on held-out links.
 
@@ -448,19 +527,29 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
         raise common.DataError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     if stop_on not in STOP_ON:
         raise common.DataError(f"unknown --stop-on {stop_on!r}; choose one of {', '.join(STOP_ON)}")
+    if stop_on == "auto":
+        stop_on = "structure" if objective == "structure" else "auc"
+    if patience is None:
+        patience = PATIENCE[stop_on]
+    if stop_on == "structure" and objective != "structure":
+        raise common.DataError("--stop-on structure scores the structure objective's held-out bins; "
+                               "use it with --objective structure, or pick --stop-on auc/matched-auc")
     graphs = [data] if isinstance(data, Data) else list(data)
     t0 = time.perf_counter()
     tasks = [_make_task(d, val_frac=val_frac, test_frac=test_frac, negatives=negatives, objective=objective,
                         rng=rng) for d in graphs]
     model = vgae.VGAE(in_channels=tasks[0].sub.num_features, hidden=hidden, latent=latent, dropout=dropout,
                       decoder=decoder, max_link_bins=max(map(_max_link_bins, tasks)),
-                      use_edge_weight=use_edge_weight, encoder=encoder, layers=layers).to(device)
+                      use_edge_weight=use_edge_weight, encoder=encoder, layers=layers,
+                      feature_head=objective == "structure").to(device)
     for t in tasks:
         for name in ("sub", "train", "val", "val_matched", "test"):
             setattr(t, name, getattr(t, name).to(device))
         if t.strength is not None:
             t.strength = t.strength.to(device)
         t.adj = model.adjacency(t.train.edge_index, t.train.edge_weight, t.sub.num_nodes)  # = val's
+        if objective == "structure":
+            t.structure = structure_targets(t.sub, t.train, comp_weight=comp_weight, feat_weight=feat_weight)
     if init is not None:
         try:
             model.load_state_dict(init)
@@ -483,17 +572,20 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
         for t in tasks:
             neg = torch.from_numpy(_epoch_negatives(t, objective, rng)).to(device)
             parts.append(model.loss(t.sub, t.adj, t.train.edge_label_index, neg, strength=t.strength,
-                                    strength_weight=strength_weight))
+                                    strength_weight=strength_weight, structure=t.structure))
         loss, recon, kl = (sum(p[k] for p in parts) for k in range(3))
         loss.backward()
         opt.step()
-        scores = [(*evaluate(model, t.sub, t.adj, t.val), evaluate(model, t.sub, t.adj, t.val_matched)[0])
-                  for t in tasks]
-        val_auc, val_ap, val_matched_auc = scores[0]
-        score = float(np.mean([s[2] if stop_on == "matched-auc" else s[0] for s in scores]))
+        scores = [_epoch_scores(model, t) for t in tasks]
+        val_auc, val_ap, val_matched_auc, held_out = scores[0]
+        if stop_on == "structure":
+            score = -float(np.mean([s[3] for s in scores]))
+        else:
+            score = float(np.mean([s[2] if stop_on == "matched-auc" else s[0] for s in scores]))
         loss_value = loss.item()
         rows.append(dict(epoch=epoch, loss=loss_value, recon=recon.item(), kl=kl.item(),
-                         val_auc=val_auc, val_ap=val_ap, val_matched_auc=val_matched_auc, score=score))
+                         val_auc=val_auc, val_ap=val_ap, val_matched_auc=val_matched_auc,
+                         held_out_structure=held_out, score=score))
         bar.set_postfix(loss=f"{loss_value:.4f}", val_auc=f"{val_auc:.4f}", matched=f"{val_matched_auc:.4f}")
         log.debug("epoch %d loss %.4f val AUC %.4f matched %.4f", epoch, loss_value, val_auc, val_matched_auc)
         if score > best[0]:
@@ -631,8 +723,9 @@ def build_parser() -> common.ArgumentParser:
                    help="fine-tune: start from this model.pt's weights (its architecture is kept)")
     p.add_argument("--outdir", required=True, help="output folder")
     p.add_argument("--epochs", type=_positive_int, default=300, help="maximum epochs")
-    p.add_argument("--patience", type=_positive_int, default=20,
-                   help="stop after this many epochs without a validation-AUC gain")
+    p.add_argument("--patience", type=_positive_int, default=None,
+                   help="stop after this many epochs without a gain of the --stop-on score "
+                        "[50 for --stop-on structure, else 20]")
     p.add_argument("--hidden", type=_positive_int, default=64, help="GCN hidden channels")
     p.add_argument("--latent", type=_positive_int, default=32, help="embedding dimensions")
     p.add_argument("--lr", type=_positive_float, default=0.01, help="Adam learning rate")
@@ -652,12 +745,22 @@ def build_parser() -> common.ArgumentParser:
     p.add_argument("--objective", choices=OBJECTIVES, default=DEFAULT_OBJECTIVE,
                    help="bce: links vs random non-links (the seed's); matched: also distance-matched "
                         "non-links; strength: matched plus z_i.z_j regressed on each link's standardised "
-                        "weight (log O/E) [%(default)s]")
+                        "weight (log O/E); structure: bce plus the arm-wide compartment correlation "
+                        "(z_i.z_j at any distance) and the graph-smoothed marks (a linear head) "
+                        "[%(default)s]")
+    p.add_argument("--comp-weight", type=float, default=DEFAULT_COMP_WEIGHT,
+                   help="weight of the compartment-correlation term of --objective structure "
+                        "(0 drops it) [%(default)s]")
+    p.add_argument("--feat-weight", type=float, default=DEFAULT_FEAT_WEIGHT,
+                   help="weight of the smoothed-marks term of --objective structure (0 drops it) "
+                        "[%(default)s]")
     p.add_argument("--strength-weight", type=_positive_float, default=1.0,
                    help="weight of the contact-strength term of --objective strength [%(default)s]")
     p.add_argument("--stop-on", choices=STOP_ON, default=DEFAULT_STOP_ON,
-                   help="early-stopping metric: validation AUC against distance-matched non-links, or "
-                        "against random ones (the seed's; saturates in a few epochs) [%(default)s]")
+                   help="early-stopping metric: structure = the structure objective's terms on held-out "
+                        "bins; matched-auc = validation AUC against distance-matched non-links; auc = "
+                        "against random ones (the seed's; saturates in a few epochs); auto = structure "
+                        "with --objective structure, else auc [%(default)s]")
     p.add_argument("--no-edge-weight", dest="edge_weight", action="store_false",
                    help="ablation: ignore contact strengths in the GCN convolutions "
                         "(edge_weight=%(default)s without this flag)")
@@ -722,6 +825,7 @@ def _train_and_write(args: argparse.Namespace, gs: list[dict[str, Any]], datas: 
     res = train_vgae(datas, use_edge_weight=args.edge_weight, lr=args.lr, epochs=args.epochs,
                      patience=args.patience, val_frac=args.val_frac, test_frac=args.test_frac,
                      negatives=args.negatives, rng=rng, device=device, strength_weight=args.strength_weight,
+                     comp_weight=args.comp_weight, feat_weight=args.feat_weight,
                      init=None if init is None else init["state_dict"], **_design(args, init))
     g, data = gs[0], datas[0]
     prov = common.provenance(args, inputs=[*args.graph, *([args.init] if args.init else [])], seed=args.seed,

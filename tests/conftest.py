@@ -88,13 +88,17 @@ def toy_graph(n: int = 120, *, n_masked: int = 12, feature_names=("CTCF", "H3K27
     mask = np.arange(n) >= n_masked
     x[~mask] = 0
     start = np.arange(n, dtype=np.int64) * res
+    # build_graph's compartment target: E1..E3-like columns (E1 = the A/B sign), 0 / region -1 if masked
+    target = np.stack([0.8 * s, 0.3 * np.cos(np.arange(n) / 7), 0.2 * rng.normal(size=n)], 1) * mask[:, None]
     return {"format": "chromatin-gnn/graph", "format_version": 1,
             "x": torch.tensor(x, dtype=torch.float32), "feature_names": list(feature_names),
             "edge_index": torch.tensor(np.r_[[np.r_[i, j]], [np.r_[j, i]]], dtype=torch.long),
             "edge_weight": torch.tensor(np.r_[w, w], dtype=torch.float32),
             "mask": torch.tensor(mask), "chroms": ["chr21"], "chrom_id": torch.zeros(n, dtype=torch.long),
             "start": torch.tensor(start), "end": torch.tensor(start + res), "resolution": res,
-            "edge_transform": "log1p", "provenance": {}}
+            "edge_transform": "log1p", "provenance": {},
+            "compartment_target": torch.tensor(target, dtype=torch.float32),
+            "compartment_region": torch.tensor(np.where(mask, 0, -1), dtype=torch.long)}
 
 
 def call_main(main, *args: str) -> subprocess.CompletedProcess:

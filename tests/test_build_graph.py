@@ -113,7 +113,7 @@ def test_cli_chr_naming_mismatch_works_and_is_logged(files, tmp_path):
     assert "'chr21' is called '21' in bigWig" in proc.stderr
     assert "60 nodes" in proc.stderr
     g = common.load_graph(out)
-    assert g["feature_names"] == ["ctcf", "k27"] and g["chroms"] == ["chr21"]
+    assert g["feature_names"] == ["ctcf", "k27", "E1", "E2", "E3"] and g["chroms"] == ["chr21"]
     np.testing.assert_allclose(g["x"][:, 0], -g["x"][:, 1])
     span = (g["start"][g["edge_index"][1]] - g["start"][g["edge_index"][0]]).abs()
     assert int(span.max()) <= 500_000 and g["edge_transform"] == "oe"
@@ -196,7 +196,13 @@ def test_seed_command_on_simulated_data(sim_small, tmp_path):
     proc = run_script("build_graph", *SEED_CMD, cwd=base)
     assert proc.returncode == 0, proc.stderr
     g = common.load_graph(base / "data/processed/GM12878_chr21.pt")
-    assert g["x"].shape == (480, 2) and g["feature_names"] == ["CTCF", "H3K27me3"]
+    # the seed's two marks, then build_graph's default structural features (E1-E3 per arm)
+    assert g["x"].shape == (480, 5) and g["feature_names"] == ["CTCF", "H3K27me3", "E1", "E2", "E3"]
+    target, region = g["compartment_target"].numpy(), g["compartment_region"].numpy()
+    assert target.shape == (480, 10) and (region[~g["mask"].numpy()] == -1).all()
+    # the target's first column is the E1 feature (same solve); masked bins are 0
+    usable = region >= 0
+    assert np.allclose(target[usable, 0], g["x"].numpy()[usable, 2], atol=1e-5) and (target[~usable] == 0).all()
     assert "480 nodes" in proc.stderr and g["provenance"]["inputs"][0]["path"] == "data/raw/GM12878.mcool"
     truth = pd.read_csv(sim_small / "truth.tsv", sep="\t")
     assert (common.bins_frame(g)[["start", "end"]].to_numpy() == truth[["start", "end"]].to_numpy()).all()

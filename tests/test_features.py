@@ -68,7 +68,8 @@ def test_cli_structural_only_and_rank_norm(files, tmp_path):
 
 
 @pytest.mark.parametrize("extra,fragments", [
-    ([], ["no node features", "--structural"]),
+    (["--structural", "none"], ["no node features", "--structural"]),
+    (["--structural", "none", "E1"], ["--structural none cannot be combined"]),
     (["--bigwigs", "{other}"], ["from another assembly", "1,234,567 bp there but 1,500,000 bp"]),
     (["--bigwigs", "{bw}", "--feature-names", "coverage", "--structural", "coverage"], ["feature names repeat"]),
 ])

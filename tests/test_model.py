@@ -142,3 +142,54 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(common.DataError, match="CUDA is not available"):
             vgae.resolve_device("cuda")
+
+
+# ---------------------------------------------------------------------------- objective structure
+def _structure(n=40, d=4, k=3, seed=0, held_out=None):
+    g = torch.Generator().manual_seed(seed)
+    region = torch.tensor([-1] * 4 + [0] * 16 + [1] * 20)
+    mask = region >= 0
+    target = torch.randn(n, k, generator=g) * mask[:, None]
+    feat = torch.randn(n, 5, generator=g)
+    st = vgae.StructureTargets(mask=mask, comp_target=target, comp_region=region, feat_target=feat,
+                               comp_weight=1.0, feat_weight=1.0, held_out=held_out)
+    z = torch.randn(n, d, generator=g, requires_grad=True)
+    return st, z, target, region, feat
+
+
+def test_compartment_loss_equals_the_dense_pairwise_error():
+    st, z, target, region, _ = _structure()
+    err, pairs = 0.0, 0
+    for r in (0, 1):  # every pair of bins within an arm, none across arms, masked bins out
+        idx = (region == r).nonzero().view(-1)
+        zr, tr = z[idx], target[idx]
+        err += float(((zr @ zr.T - tr @ tr.T) ** 2).sum())
+        pairs += idx.numel() ** 2
+    assert float(st.compartment_loss(z)) == pytest.approx(err / pairs, rel=1e-5)
+    zt = target.clone().requires_grad_(True)  # z = T reproduces the target exactly
+    assert float(st.compartment_loss(zt)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_held_out_bins_take_no_part_in_the_training_terms():
+    held = torch.zeros(40, dtype=torch.bool)
+    held[[5, 6, 25, 30, 31]] = True
+    st, z, *_ = _structure(held_out=held)
+    head = torch.nn.Linear(4, 5)
+    st.loss(z, head).backward()
+    assert z.grad[held].abs().sum() == 0 and z.grad[~held & (torch.arange(40) >= 4)].abs().sum() > 0
+    z.grad = None
+    # ... and are what the held-out score reads: changing a training bin leaves it unchanged
+    before = st.held_out_loss(z, head)
+    with torch.no_grad():
+        z[10] += 5.0
+    assert st.held_out_loss(z, head) == pytest.approx(before)
+    with torch.no_grad():
+        z[25] += 5.0
+    assert st.held_out_loss(z, head) != pytest.approx(before)
+
+
+def test_feature_head_is_part_of_the_checkpointed_model():
+    m = vgae.VGAE(in_channels=2, hidden=8, latent=4, encoder="jk", feature_head=True)
+    assert m.hparams["feature_head"] and m.feature_head.out_features == 2
+    again = vgae.build_model(m.hparams)
+    again.load_state_dict(m.state_dict())  # strict: same parameters, head included

@@ -64,7 +64,10 @@ def test_metrics_put_the_model_beside_the_distance_baseline(trained):
     assert s["test_links"] == s["test_negatives"] > 0 and s["val_links"] == s["val_negatives"] > 0
     assert s["usable_bins"] == 108 and s["masked_bins"] == 12
     curve = pd.read_csv(trained / "training_curve.csv")
-    assert len(curve) == m["epochs_run"] and m["val_auc"] == pytest.approx(curve.val_auc.max())
+    assert len(curve) == m["epochs_run"]
+    best = curve[curve.epoch == m["best_epoch"]]  # the restored weights are the best epoch's
+    assert m["val_auc"] == pytest.approx(best.val_auc.item())
+    assert best.score.item() == curve.score.max()
 
 
 def test_same_seed_gives_byte_identical_embeddings(trained, graph_path, tmp_path):
@@ -81,11 +84,11 @@ def test_same_seed_gives_byte_identical_embeddings(trained, graph_path, tmp_path
 def test_early_stopping_restores_the_best_weights():
     data = vgae.prepare_graph(toy_graph(seed=1))
     with vgae.cpu_threads(1):
-        res = train_vgae.train_vgae(data, hidden=16, latent=8, epochs=60, patience=4,
+        res = train_vgae.train_vgae(data, hidden=16, latent=8, epochs=60, patience=4, objective="bce",
                                     rng=common.seed_everything(0))
     m, h = res.metrics, res.history
     assert m["stopped_early"] and m["epochs_run"] == m["best_epoch"] + 4
-    assert m["best_epoch"] == int(h.val_auc.idxmax()) + 1  # --stop-on auc (the default)
+    assert m["best_epoch"] == int(h.val_auc.idxmax()) + 1  # --stop-on auto = auc for objective bce
     sub, train, val, _ = res.splits
     adj = res.model.adjacency(train.edge_index, train.edge_weight, sub.num_nodes)
     assert train_vgae.evaluate(res.model, sub, adj, val)[0] == pytest.approx(m["val_auc"])
@@ -216,7 +219,10 @@ def two_chromosome_graph(*, trans: bool = False) -> dict:
     g.update(x=torch.cat([a["x"], b["x"]]), edge_index=torch.cat(ei, 1), edge_weight=torch.cat(ew),
              mask=torch.cat([a["mask"], b["mask"]]), chroms=["chr1", "chr2"],
              chrom_id=torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(80, dtype=torch.long)]),
-             start=torch.cat([a["start"], b["start"]]), end=torch.cat([a["end"], b["end"]]))
+             start=torch.cat([a["start"], b["start"]]), end=torch.cat([a["end"], b["end"]]),
+             compartment_target=torch.cat([a["compartment_target"], b["compartment_target"]]),
+             compartment_region=torch.cat([a["compartment_region"],
+                                           torch.where(b["compartment_region"] >= 0, b["compartment_region"] + 1, -1)]))
     return g
 
 
@@ -337,3 +343,53 @@ def test_stop_on_matched_auc_picks_the_best_matched_epoch():
         res = train_vgae.train_vgae(data, hidden=16, latent=8, epochs=12, patience=4, encoder="jk",
                                     objective="matched", stop_on="matched-auc", rng=common.seed_everything(0))
     assert res.metrics["best_epoch"] == int(res.history.val_matched_auc.idxmax()) + 1
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_link_scores_equal_scikit_learn(ties):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 500)
+    scores = labels * 0.7 + rng.normal(size=500)
+    if ties:  # coarse scores: many pairs share a threshold
+        scores = np.round(scores, 1)
+    auc, ap = train_vgae.link_scores(labels, scores)
+    assert auc == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert ap == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+
+
+def test_structure_feature_target_uses_training_links_only():
+    import baselines
+
+    data = vgae.prepare_graph(toy_graph())
+    sub, _ = train_vgae.usable_subgraph(data)
+    train, _, _ = train_vgae.split_links(sub, val_frac=0.1, test_frac=0.1)
+    st = train_vgae.structure_targets(sub, train, comp_weight=1.0, feat_weight=1.0)
+    x = sub.x.numpy()
+    want = baselines.smoothed_features(x=x, edge_index=train.edge_index.numpy(),
+                                       edge_weight=train.edge_weight.numpy(), mask=np.ones(len(x), bool),
+                                       steps=[train_vgae.STRUCTURE_SMOOTHING])[train_vgae.STRUCTURE_SMOOTHING]
+    want = (want - want.mean(0)) / want.std(0)
+    assert np.allclose(st.feat_target.numpy(), want, atol=1e-5)
+    allw = baselines.smoothed_features(x=x, edge_index=sub.edge_index.numpy(), edge_weight=sub.edge_weight.numpy(),
+                                       mask=np.ones(len(x), bool), steps=[2])[2]
+    assert not np.allclose(st.feat_target.numpy(), (allw - allw.mean(0)) / allw.std(0), atol=1e-3)
+    held = st.masks["held_out"]
+    assert int(held.sum()) == round(train_vgae.STRUCTURE_HELD_OUT * sub.num_nodes)
+
+
+def test_default_training_reads_the_compartment_target_and_stops_on_held_out_bins():
+    data = vgae.prepare_graph(toy_graph())
+    with vgae.cpu_threads(1):
+        res = train_vgae.train_vgae(data, hidden=16, latent=8, epochs=30, rng=common.seed_everything(0))
+    m, h = res.metrics, res.history
+    assert m["objective"] == "structure" and m["stop_on"] == "structure" and m["encoder"] == "jk"
+    assert h["held_out_structure"].notna().all()
+    assert h.loc[h.epoch == m["best_epoch"], "held_out_structure"].item() == h["held_out_structure"].min()
+
+
+def test_structure_stop_needs_the_structure_objective():
+    data = vgae.prepare_graph(toy_graph())
+    with pytest.raises(common.DataError, match="--stop-on structure"):
+        train_vgae.train_vgae(data, objective="bce", stop_on="structure", epochs=2, rng=common.seed_everything(0))
