@@ -171,12 +171,12 @@ def margin_rows(runs: dict[str, dict]) -> list[list]:
     return out
 
 
-def target_line(runs: dict[str, dict], need: float, cells: tuple[str, ...] = CELLS) -> str:
+def target_line(runs: dict[str, dict], need: float, cells: tuple[str, ...] = CELLS, *, what: str) -> str:
     """The issue's target on these runs: step ARI >= best baseline + ``need``, met in how many."""
     got = [(n, c, r[c]["scores"].get("ari_minus_best_baseline")) for n, r in runs.items() for c in cells]
     met = [m is not None and m >= need - 1e-12 for _, _, m in got]
     short = ", ".join(f"{n} {c} {m:+.3f}" for (n, c, m), ok in zip(got, met) if not ok and m is not None)
-    return (f"**Target** (step ARI ≥ best baseline{' + ' + format(need, '.2f') if need else ''}): met in "
+    return (f"**Target**, {what} (step ARI ≥ best baseline{' + ' + format(need, '.2f') if need else ''}): met in "
             f"{sum(met)} of {len(got)}" + (f"; not met: {short}" if short else "") + ".")
 
 
@@ -201,7 +201,13 @@ def insulation_rows(runs: dict[str, dict]) -> list[list]:
 def markdown(sims: dict, hard: dict | None, real: dict | None, skipped: list[str]) -> str:
     md = ["# Subcompartments and TAD boundaries", "",
           "Written by `python benchmarks/bench_subcompartments.py` (ARI against the reference; k = 5 for "
-          "every row; baselines computed by the step itself on the same bins)."]
+          "every row; baselines computed by the step itself on the same bins). Each simulated column is a "
+          "full `run_pipeline.sh` run (simulate, graph, compartments, train with the pipeline's default "
+          "objective, encode) on that simulator seed; the step is `call_subcompartments.py` with the "
+          "pipeline's --seed 0. The step: a Gaussian HMM (tied covariance, k-means start) along the genome "
+          "over three equally weighted blocks -- the embedding, the log marks and E1-E3. "
+          "'HMM: marks + E1-E3 (the step without the embedding)' is the same HMM and features less the "
+          "embedding: the margin over it is what the embedding adds."]
     for title, runs in (("Default simulated data (one column per simulator seed)", sims),
                         ("Hard preset", hard or {})):
         if not runs:
@@ -215,7 +221,7 @@ def markdown(sims: dict, hard: dict | None, real: dict | None, skipped: list[str
             md.append(md_table(h, rows))
         md += ["", f"### {title}: step minus the best baseline", ""]
         md.append(md_table(["run", "cell", "step ARI", "best baseline", "its ARI", "margin"], margin_rows(runs)))
-        md += ["", target_line(runs, 0.10)]
+        md += ["", target_line(runs, 0.10, what=title.split(" (")[0].lower())]
         md += ["", f"### {title}: insulation", "",
                "Spearman ρ of insulation with the gradients (negative = low insulation where the "
                "representation changes); boundary F1 (±1 bin) of insulation boundaries and of the same number "
@@ -233,7 +239,8 @@ def markdown(sims: dict, hard: dict | None, real: dict | None, skipped: list[str
             rows += [[cell, real[cell]["reference"], *x[:2]] for x in r]
         md.append(md_table(["cell", "reference", "method", "ARI"], rows))
         md += ["", md_table(["run", "cell", "step ARI", "best baseline", "its ARI", "margin"], margin_rows(runs))]
-        md += ["", target_line({"real": {"GM12878": real["GM12878"]}}, 0.0, cells=("GM12878",))
+        md += ["", target_line({"real": {"GM12878": real["GM12878"]}}, 0.0, cells=("GM12878",),
+                               what="real chr21 vs Rao 2014")
                + " (IMR90's reference is a prediction, so it has no target)"]
         md += ["", "Mark enrichment per state (mean z-score of each mark), GM12878:", ""]
         enr = real["GM12878"]["mark_enrichment"]
@@ -332,6 +339,29 @@ def assemble() -> None:
     note = (f"<!-- assembled by: python benchmarks/bench_subcompartments.py --assemble; tables last written "
             f"{when}; code at {head}{' plus uncommitted edits' if dirty else ''} -->\n")
     text = note + "\n".join(p.read_text().rstrip() + "\n" for p in parts)
+    # a summary under the title: every target line, and the 10 % depth comparison
+    targets = [line for line in text.split("\n") if line.startswith("**Target**")]
+    summary = ["## Summary", ""] + [f"- {line}" for line in targets]
+    depth_json = BENCH / "_work" / "depth" / "depth.json"
+    if depth_json.is_file():
+        for name, r in json.loads(depth_json.read_text()).items():
+            if 0.1 not in r["fractions"]:
+                continue
+            i = r["fractions"].index(0.1)
+            for key, ref in (("ab", r["ab_reference"]), ("ab_rao", r.get("ab_rao_reference"))):
+                if not r.get(key):
+                    continue
+                v = {m: a[i] for m, a in r[key].items()}
+                e1, emb = v.get("E1"), v.get("embedding")
+                if e1 is None or emb is None:
+                    continue
+                verdict = "met" if emb > e1 else "not met"
+                summary.append(f"- **Target** at 10 % depth, {name} ({r['cell']}), A/B accuracy vs {ref}: "
+                               f"embedding {emb:.3f} vs E1 {e1:.3f}: {verdict}"
+                               + "".join(f"; {m} {a:.3f}" for m, a in v.items() if m not in ("E1", "embedding")
+                                         and a is not None) + ".")
+    first = text.index("\n## ")
+    text = text[:first] + "\n" + "\n".join(summary) + "\n" + text[first:]
     # the low-depth part: one heading level down, under its own section, figure last
     text = text.replace("# Low depth\n", "## Low depth\n", 1)
     depth = text.index("## Low depth\n")
