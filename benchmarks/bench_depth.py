@@ -108,8 +108,8 @@ def calls(paths: dict[str, Path], *, seed: int = 0) -> dict:
     emb, _ = ve.read_embedding(paths["emb"])
     usable = g["mask"].numpy().astype(bool) & np.isfinite(comp["E1"].to_numpy())
     chrom_id = g["chrom_id"].numpy()
-    marks = sc.log_marks(g["x"].numpy())
-    act = sc.activity_score(marks, g["feature_names"], usable)
+    marks, names = sc.graph_marks(g)  # the bigWig marks (not build_graph's E1-E3 columns)
+    act = sc.activity_score(marks, names, usable)
     n = len(usable)
 
     def full(lab: np.ndarray) -> np.ndarray:

@@ -290,7 +290,7 @@ def ablation(runs: list[str]) -> str:
                 t = pd.read_csv(out / "raw" / "truth.tsv", sep="\t", dtype={"chrom": str})
                 t = t[["chrom", "start", "end"]].assign(**{f"compartment_{cell}": t[f"subcompartment_{cell}"].fillna("N")})
                 ref = ve.truth_labels(t, bins, cell)
-            x = sc.log_marks(g["x"].numpy())
+            x, _ = sc.graph_marks(g)
             blocks = {"emb": emb, "x": x, "eigs": comp[["E1", "E2", "E3"]].to_numpy(float),
                       "ax": sc.graph_smooth(x, g["edge_index"].numpy(), g["edge_weight"].numpy(), usable)}
             lengths = sc.run_lengths_of(usable, g["chrom_id"].numpy())

@@ -88,7 +88,8 @@ def load_inputs(args: argparse.Namespace) -> dict:
             ve.check_same_bins(bins, gb, args.emb, args.graph)
         bins = gb
         usable &= g["mask"].numpy().astype(bool)
-        run.update(graph=g, marks=sc.log_marks(g["x"].numpy()), feature_names=list(g["feature_names"]))
+        marks, names = sc.graph_marks(g)  # the bigWig marks, not the E1-E3 build_graph adds
+        run.update(graph=g, marks=marks, feature_names=names)
         chrom_id = g["chrom_id"].numpy()
     if args.compartments:
         comp = ve.read_compartments(args.compartments)
@@ -106,7 +107,7 @@ def load_inputs(args: argparse.Namespace) -> dict:
     if not args.graph:
         chrom_id = pd.factorize(bins["chrom"].astype(str))[0]
     run.update(bins=bins.reset_index(drop=True), usable=usable, chrom_id=np.asarray(chrom_id))
-    if run["graph"] is not None:
+    if run["graph"] is not None and run["marks"] is not None:
         g = run["graph"]
         run["smoothed"] = sc.graph_smooth(run["marks"], g["edge_index"].numpy(), g["edge_weight"].numpy(),
                                           usable, hops=args.hops)

@@ -7,9 +7,10 @@
 Writes ``<out>`` (bedGraph of log2 insulation), ``<stem>.bw``, ``<stem>_boundaries.bed``
 (name, score = boundary strength) and ``<stem>.json``. With ``--emb`` the JSON adds the
 Spearman correlation of insulation with the latent gradient ``||z_i - z_{i+1}||`` beside
-the feature gradient ``||x_i - x_{i+1}||`` (``--graph``); with ``--truth`` (``tad_id``) the
-recovery of planted TAD borders (± 1 bin) by insulation boundaries and by the same number
-of top latent- and feature-gradient peaks. ``--downsample F`` thins the contacts
+the feature gradient ``||x_i - x_{i+1}||`` (the standardised log marks of ``--graph``, not
+its E1-E3 columns); with ``--truth`` (``tad_id``) the recovery of planted TAD borders
+(± 1 bin) by insulation boundaries and by the same number of top latent- and
+feature-gradient peaks. ``--downsample F`` thins the contacts
 binomially to a fraction F first (``thin.thin_block``, re-balanced).
 """
 
@@ -80,9 +81,9 @@ def evaluate(table: pd.DataFrame, *, emb: np.ndarray | None, x: np.ndarray | Non
     if emb is not None:
         grads["latent"] = ins.gradient(emb, usable, chrom_id)
     if x is not None:
-        from subcompartments import log_marks, standardise
+        from subcompartments import standardise
 
-        grads["feature"] = ins.gradient(standardise(log_marks(x), usable), usable, chrom_id)
+        grads["feature"] = ins.gradient(standardise(x, usable), usable, chrom_id)
     out["spearman_insulation_vs_gradient"] = {k: ins.spearman(score, g) for k, g in grads.items()}
     if tad_id is not None:
         planted = ins.planted_borders(tad_id, chrom_id)
@@ -132,7 +133,9 @@ def _run(args: argparse.Namespace) -> None:
             g = common.load_graph(args.graph)
             common.check_rows(g["x"].shape[0], len(table), args.graph, f"the bins of {args.mcool}")
             ve.check_same_bins(common.bins_frame(g), table, args.graph, args.mcool)
-            x = g["x"].numpy()
+            from subcompartments import graph_marks
+
+            x, _ = graph_marks(g)  # log marks; build_graph's E1-E3 columns are not marks
             usable = g["mask"].numpy().astype(bool)
         if args.truth:
             truth = pd.read_csv(common.require_file(args.truth, "truth table"), sep="\t", dtype={"chrom": str})

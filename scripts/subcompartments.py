@@ -63,6 +63,19 @@ def log_marks(x: np.ndarray) -> np.ndarray:
     return np.log1p(np.clip(np.asarray(x, dtype=np.float64), 0, None))
 
 
+def graph_marks(g: Mapping) -> tuple[np.ndarray | None, list[str]]:
+    """The marks of a graph: :func:`log_marks` of its node-feature columns that are not
+    computed from the map (``features.STRUCTURAL``: coverage, E1-E3, added by
+    ``build_graph --structural``), and their names; ``(None, [])`` when it has none."""
+    import features
+
+    names = list(g["feature_names"])
+    cols = [i for i, n in enumerate(names) if n not in features.STRUCTURAL]
+    if not cols:
+        return None, []
+    return log_marks(np.asarray(g["x"])[:, cols]), [names[i] for i in cols]
+
+
 def usable_runs(usable: np.ndarray, chrom_id: np.ndarray) -> np.ndarray:
     """Run id of each usable bin (-1 elsewhere): consecutive usable bins on one chromosome."""
     usable = np.asarray(usable, bool)

@@ -297,3 +297,16 @@ def test_bench_reruns_a_stage_whose_code_changed(tmp_path, monkeypatch):
     monkeypatch.setattr(bs, "ROOT", tmp_path)
     assert bs.invalidate_stale(tmp_path / "results") == ["train"]
     assert not (logs / "train.cmd").exists() and (logs / "graph.cmd").exists()
+
+
+def test_graph_marks_leave_out_the_map_derived_columns():
+    """build_graph adds E1-E3 (signed) as node features: they are not marks (no log1p of a clipped E1)."""
+    g = dict(_toy(60, n_masked=0)["graph"])
+    e = np.random.default_rng(0).normal(size=(60, 3))
+    g["x"] = torch.cat([g["x"], torch.tensor(e, dtype=torch.float32)], 1)
+    g["feature_names"] = [*g["feature_names"], "E1", "E2", "E3"]
+    marks, names = sc.graph_marks(g)
+    assert names == g["feature_names"][:6] and marks.shape == (60, 6)
+    assert np.allclose(marks, sc.log_marks(g["x"][:, :6].numpy()))
+    g["x"], g["feature_names"] = g["x"][:, 6:], ["E1", "E2", "E3"]
+    assert sc.graph_marks(g) == (None, [])
