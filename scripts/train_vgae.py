@@ -310,14 +310,14 @@ def link_scores(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     an epoch's time; here the AUC is the Mann-Whitney statistic of the tie-averaged ranks,
     and AP sums precision x recall step over distinct score thresholds, as scikit-learn does.
     """
-    from scipy.stats import rankdata
-
     y = np.asarray(labels).astype(bool)
     x = np.asarray(scores, dtype=np.float64)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:  # undefined, as scikit-learn says
         return float("nan"), float("nan")
-    auc = (rankdata(x)[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    _, inverse, count = np.unique(x, return_inverse=True, return_counts=True)
+    rank = (np.cumsum(count) - (count - 1) / 2)[inverse]  # 1-based ranks, ties averaged
+    auc = (rank[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     order = np.argsort(-x, kind="mergesort")
     xs, tp = x[order], np.cumsum(y[order])
     last = np.r_[np.flatnonzero(np.diff(xs)), xs.size - 1]  # last pair of each distinct threshold
