@@ -39,6 +39,13 @@ draw per split), and the within-cell draw becomes ``(d(1A, 1B~) + d(2A, 2B~)) / 
 Every mark difference, biological or not, then counts as noise: conservative. The
 ΔE1 test uses contacts only.
 
+Binomial halves hold the sampling noise of one map, not the variation between two
+maps of the same cells (overdispersed counts, library effects): the summary's
+``null_inflation`` says how much wider the bulk of the between-cell statistics is
+than the halves' null (1: no wider). ``--empirical-null`` widens the null by that
+factor (Efron's empirical null, assuming most bins unchanged): replicate noise is
+then not called, at the price of power where many bins change.
+
 Outputs (``--prefix P``): ``P_differential.csv`` (per bin), ``P_regions.tsv``,
 ``P_changes.bed`` (non-switch changes), ``P_differential.json``, ``P_delta.bw``
 (full-depth cosine Δ), ``P_mlog10q.bw`` (−log10 q, embedding), ``P_attribution.png``,
@@ -205,21 +212,46 @@ def bh_q(p: np.ndarray) -> np.ndarray:
     return q
 
 
+def null_inflation(z: np.ndarray, zn: np.ndarray, *, two_sided: bool) -> tuple[float, float]:
+    """``(centre, factor)`` of the empirical null (Efron): how much wider the bulk of the
+    between-cell statistics ``z`` is than the technical null ``zn`` (both over tested bins).
+
+    Signed statistics (``two_sided``): the centre is the median of ``z`` and the factor the ratio
+    of the MADs about the medians; distances: centre 0 and the ratio of the medians. The factor is
+    at least 1: the null only ever widens. Most bins are assumed unchanged, so the bulk of ``z``
+    measures the variation between the maps that the halves do not hold (replicate-level noise,
+    a global change of scale), which is then not called.
+    """
+    z, zn = z[np.isfinite(z)], zn[np.isfinite(zn)]
+    if len(z) < 10 or len(zn) < 10:
+        return 0.0, 1.0
+    if two_sided:
+        c = float(np.median(z))
+        num, den = np.median(np.abs(z - c)), np.median(np.abs(zn - np.median(zn)))
+    else:
+        c, num, den = 0.0, np.median(z), np.median(zn)
+    return c, float(max(1.0, num / den)) if den > 0 else 1.0
+
+
 def test_bins(between: np.ndarray, within: np.ndarray, coverage: np.ndarray, ok: np.ndarray, *,
-              two_sided: bool, window: int = SCALE_WINDOW) -> dict[str, np.ndarray]:
+              two_sided: bool, window: int = SCALE_WINDOW, empirical: bool = False) -> dict[str, np.ndarray]:
     """Coverage-matched empirical p-values and BH q-values of ``between`` against ``within``.
 
-    Returns ``{"z": between/scale, "z_null": within/scale, "p", "q"}`` (NaN off ``ok``).
-    ``two_sided`` compares absolute values (signed statistics such as ΔE1).
+    Returns ``{"z": between/scale, "z_null": within/scale, "p", "q", "inflation"}`` (NaN off
+    ``ok``). ``two_sided`` compares absolute values (signed statistics such as ΔE1). With
+    ``empirical`` the between-cell statistics are first centred and divided by
+    :func:`null_inflation`'s factor (1 when the halves already explain the bulk).
     """
     ok = ok & np.isfinite(between) & np.isfinite(within)
     scale = scale_by_coverage(within, coverage, ok, window=window)
     z, zn = between / scale, within / scale
+    c, k = null_inflation(z[ok], zn[ok], two_sided=two_sided) if empirical else (0.0, 1.0)
+    zt = (z - c) / k
     if two_sided:
-        z, zn = np.abs(z), np.abs(zn)
-    p = empirical_p(z, zn, ok)
+        zt, zn = np.abs(zt), np.abs(zn - (np.median(zn[ok]) if empirical and ok.any() else 0.0))
+    p = empirical_p(zt, zn, ok)
     return {"z": np.where(ok, between / scale, np.nan), "z_null": np.where(ok, within / scale, np.nan),
-            "p": p, "q": bh_q(p)}
+            "p": p, "q": bh_q(p), "inflation": k, "centre": c}
 
 
 def calibration(p: np.ndarray, *, alpha: float = 0.05) -> dict[str, Any]:
@@ -549,7 +581,8 @@ def differential(reps: dict[str, np.ndarray], *, full_emb: Sequence[np.ndarray],
                  comp: Sequence[np.ndarray], coverage: np.ndarray, usable: np.ndarray,
                  bins: pd.DataFrame, features: Sequence[np.ndarray] | None = None,
                  fdr: float = DEFAULT_FDR, min_run: int = 1, window: int = SCALE_WINDOW,
-                 switch_rule: str = DEFAULT_SWITCH_RULE, graphs: Sequence[dict] | None = None) -> pd.DataFrame:
+                 switch_rule: str = DEFAULT_SWITCH_RULE, graphs: Sequence[dict] | None = None,
+                 empirical: bool = False) -> pd.DataFrame:
     """The per-bin table: statistics, p/q of both tests, and calls (see the module docstring).
 
     ``usable``: bins usable at full depth in both cells; bins masked in any half are
@@ -567,9 +600,10 @@ def differential(reps: dict[str, np.ndarray], *, full_emb: Sequence[np.ndarray],
         en = reps["emb_marks"]
         cos_w = (0.5 * (cosine_distance(emb[0, 0], en[0]) + cosine_distance(emb[1, 0], en[1]))).mean(axis=0)
     de_b, de_w = replicate_statistics(e1[0, 0], e1[0, 1], e1[1, 0], e1[1, 1], kind="signed")
-    t_emb = test_bins(cos_b, cos_w, coverage, ok, two_sided=False, window=window)
+    t_emb = test_bins(cos_b, cos_w, coverage, ok, two_sided=False, window=window, empirical=empirical)
     # ΔE1 is compared with its sign: cell 1 minus cell 2 (positive = more A-like in cell 1)
-    t_e1 = test_bins(de_b, de_w, coverage, ok & np.isfinite(de_b), two_sided=True, window=window)
+    t_e1 = test_bins(de_b, de_w, coverage, ok & np.isfinite(de_b), two_sided=True, window=window,
+                     empirical=empirical)
     labs = [encode(np.asarray(c)) for c in comp]
     chrom, new_chrom = chrom_codes(bins)
     res = int(np.median(bins["end"].to_numpy() - bins["start"].to_numpy())) if len(bins) else 1
@@ -596,6 +630,11 @@ def differential(reps: dict[str, np.ndarray], *, full_emb: Sequence[np.ndarray],
     df["p_E1"], df["q_E1"] = t_e1["p"], t_e1["q"]
     df["switch"] = pd.Series(codes).map(SWITCH_NAMES).fillna("").to_numpy()
     df["call"] = pd.Series(calls).map(KIND_NAMES).fillna("").to_numpy()
+    # how much wider the between-cell bulk is than the halves' null (1 = the halves explain it)
+    df.attrs["null_inflation"] = {
+        "embedding": null_inflation(t_emb["z"][ok], t_emb["z_null"][ok], two_sided=False)[1],
+        "E1": null_inflation(t_e1["z"][ok], t_e1["z_null"][ok], two_sided=True)[1],
+        "applied": bool(empirical)}
     return df
 
 
@@ -655,6 +694,11 @@ def build_parser() -> common.ArgumentParser:
     t.add_argument("--mark-null", choices=MARK_NULLS, default=DEFAULT_MARK_NULL,
                    help="shift: the embedding null also holds between-cell mark noise (the cells' mark "
                         "difference, circularly shifted along the genome, added to one half); none: Hi-C noise only")
+    t.add_argument("--empirical-null", action="store_true",
+                   help="widen each test's null to the bulk of the between-cell statistics (Efron's empirical "
+                        "null: median and MAD; never narrower than the halves). For maps whose noise the "
+                        "binomial halves miss (overdispersed counts, replicate-level variation); conservative "
+                        "when many bins change")
     t.add_argument("--switch-rule", choices=SWITCH_RULES, default=DEFAULT_SWITCH_RULE,
                    help="switch candidates: 'sign' (the A/B labels differ) or 'halfway' (E1 moved at least half "
                         "of the local A-B gap towards the other compartment); both need q(ΔE1) <= --fdr")
@@ -734,7 +778,8 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
     table = differential(reps, full_emb=[c["emb"] for c in cells], full_e1=[c["e1"] for c in cells],
                          comp=[c["comp"]["compartment"].to_numpy(str) for c in cells], coverage=cov,
                          usable=usable, bins=cells[0]["bins"], features=[g1["x"].numpy(), g2["x"].numpy()],
-                         fdr=args.fdr, min_run=args.min_run, switch_rule=args.switch_rule, graphs=[g1, g2])
+                         fdr=args.fdr, min_run=args.min_run, switch_rule=args.switch_rule, graphs=[g1, g2],
+                         empirical=args.empirical_null)
     calls = table["call"].map({v: k for k, v in KIND_NAMES.items()}).fillna(0).to_numpy(np.int8)
     regions = merge_regions(cells[0]["bins"], calls, {
         "q_value": table["q_value"].to_numpy(), "q_E1": table["q_E1"].to_numpy(),
@@ -759,6 +804,7 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
     summary["n_regions"] = {k: int((regions["kind"] == k).sum()) for k in KIND_NAMES.values()}
     summary["switch_rule"] = args.switch_rule
     summary["mark_null"] = args.mark_null
+    summary["null_inflation"] = table.attrs.get("null_inflation")
     summary["null_covers"] = (
         "Hi-C sampling noise (binomial halves; contact-derived features recomputed per half) and, for the "
         "embedding test, between-cell mark differences moved along the genome (--mark-null shift: every "

@@ -57,6 +57,31 @@ def test_coverage_matched_p_values_are_uniform_where_noise_depends_on_coverage()
     assert (raw[low] <= 0.05).mean() > 0.08
 
 
+def test_empirical_null_widens_to_the_between_cell_bulk():
+    rng = np.random.default_rng(2)
+    n = 4000
+    cov = np.ones(n)
+    ok = np.ones(n, bool)
+    within = rng.normal(0, 1, n)
+    # the halves explain the between-cell bulk: no widening, calibrated either way
+    same = rng.normal(0, 1, n)
+    t = D.test_bins(same, within, cov, ok, two_sided=True, empirical=True)
+    assert t["inflation"] == pytest.approx(1.0, abs=0.1)
+    assert 0.03 <= (t["p"] <= 0.05).mean() <= 0.07
+    # replicate-level noise 3x the halves' and shifted, plus 2 % of bins truly changed
+    between = 0.5 + rng.normal(0, 3, n)
+    between[:80] += 40.0
+    plain = D.test_bins(between, within, cov, ok, two_sided=True)
+    emp = D.test_bins(between, within, cov, ok, two_sided=True, empirical=True)
+    assert (plain["p"][80:] <= 0.05).mean() > 0.4  # the halves' null calls replicate noise
+    assert emp["inflation"] == pytest.approx(3.0, rel=0.15) and emp["centre"] == pytest.approx(0.5, abs=0.3)
+    assert 0.02 <= (emp["p"][80:] <= 0.05).mean() <= 0.08
+    assert (emp["q"][:80] <= 0.05).mean() > 0.9  # the real changes are still found
+    # a distance (one-sided): the ratio of medians
+    d = D.test_bins(np.abs(between), np.abs(within), cov, ok, two_sided=False, empirical=True)
+    assert d["inflation"] > 2
+
+
 def test_benjamini_hochberg_matches_the_definition():
     p = np.array([0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, np.nan])
     q = D.bh_q(p)
