@@ -190,7 +190,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
     colours = {"E1": "#555555", "E1-E3": "#555555", "marks": "#2c7fb8", "embedding": "#d95f0e",
                "step (HMM: embedding, marks, E1-E3)": "#d95f0e", "step (A1/A2 vs B)": "#7b3294"}
     for name, r in results.items():
@@ -205,8 +205,8 @@ def plot(results: dict[str, dict], path: Path) -> None:
             ax.set_xticks([5, 10, 20, 50, 100], ["5", "10", "20", "50", "100"])
             ax.set_xlabel("depth (% of contacts)")
             ax.set_ylabel(ylabel)
-    axes[0].legend(fontsize=6, loc="lower right")
-    axes[1].legend(fontsize=6, loc="lower right")
+    for ax in axes:  # below the axes, so no line is hidden
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.suptitle("Calls at low depth (solid: simulated vs planted; dashed: real vs full depth)", fontsize=9)
     fig.tight_layout()
     common.save_figure(fig, path, dpi=90)
