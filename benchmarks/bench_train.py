@@ -188,6 +188,33 @@ def _class_of(file: str, line: int) -> str:
     return ""
 
 
+def epoch_seconds(data, *, epochs: int = 10, seed: int = 0, **kwargs: Any) -> tuple[float, float]:
+    """Median wall and CPU seconds of one training epoch: train_vgae (its defaults, ``kwargs``
+    overriding) on prepared ``data`` in this process for ``epochs`` epochs without early stop,
+    one torch thread, timed between consecutive epochs' negative draws (so the link split,
+    targets and test metrics are not counted). CPU time is this process's, which a loaded
+    machine inflates far less than wall time."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    stamps, draw = [], train_vgae._epoch_negatives
+
+    def timed_draw(*a, **kw):
+        stamps.append((time.perf_counter(), time.process_time()))
+        return draw(*a, **kw)
+
+    train_vgae._epoch_negatives = timed_draw
+    try:
+        train_vgae.train_vgae(data, epochs=max(epochs, 2), patience=max(epochs, 2) + 1,
+                              rng=common.seed_everything(seed), **kwargs)
+    finally:
+        train_vgae._epoch_negatives = draw
+        torch.set_num_threads(threads)
+    wall, cpu = np.median(np.diff(np.array(stamps), axis=0), axis=0).tolist()
+    return wall, cpu
+
+
 def profile_epochs(n: int, *, epochs: int = 20, seed: int = 0, top_ops: int = 8) -> dict[str, Any]:
     """Train with train_vgae's defaults for ``epochs`` epochs (no early stop) on a synthetic graph
     of ``n`` bins, under cProfile, then 3 more epochs under torch.profiler; one thread."""
@@ -202,20 +229,7 @@ def profile_epochs(n: int, *, epochs: int = 20, seed: int = 0, top_ops: int = 8)
     g = synthetic_graph(n, seed=seed)
     data = vgae.prepare_graph(g)
     usable = int(data.mask.sum())
-    # seconds per epoch, unprofiled: the time between consecutive epochs' negative draws, in wall
-    # and in CPU time of this (one-thread) process, which a loaded machine inflates far less
-    stamps, draw = [], train_vgae._epoch_negatives
-
-    def timed_draw(*a, **kw):
-        stamps.append((time.perf_counter(), time.process_time()))
-        return draw(*a, **kw)
-
-    train_vgae._epoch_negatives = timed_draw
-    try:
-        train_vgae.train_vgae(data, epochs=epochs, patience=epochs + 1, rng=common.seed_everything(seed))
-    finally:
-        train_vgae._epoch_negatives = draw
-    per_epoch, cpu_per_epoch = np.median(np.diff(np.array(stamps), axis=0), axis=0).tolist()
+    per_epoch, cpu_per_epoch = epoch_seconds(data, epochs=epochs, seed=seed)  # unprofiled
     prof = cProfile.Profile()
     rng = common.seed_everything(seed)
     t0 = time.perf_counter()
