@@ -395,8 +395,9 @@ def half_features(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float
     pos = 0
     for b in blocks:
         full = x[pos:pos + b.n, cols]
-        # signs are set below, per arm, from the graph's own columns
-        new = np.array(features.structural_features(b, struct, centromere=centromeres.get(b.chrom)),
+        # E1 oriented by the graph's own E1 column; every eigenvector's sign is checked per arm below
+        e1_ref = full[:, struct.index("E1")] if "E1" in struct else None
+        new = np.array(features.structural_features(b, struct, centromere=centromeres.get(b.chrom), orient=e1_ref),
                        dtype=np.float64)
         if "coverage" in struct:
             k = struct.index("coverage")
