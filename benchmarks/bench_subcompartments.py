@@ -270,8 +270,13 @@ def ablation(runs: list[str]) -> str:
                 "HMM [embedding, marks, Â²X, E1-E3]": ("emb", "x", "ax", "eigs"),
                 "HMM [Â²X, E1-E3]": ("ax", "eigs")}
     SEEDED = [v for v in variants if "(the step" in v]
+    CANDIDATES = ["HMM [embedding, marks, E1-E3] (the step)", "HMM [marks, E1-E3] (the step without the embedding)",
+                  "HMM [embedding]", "HMM [embedding, E1-E3]"]
+    CHOSEN = ("HMM, input chosen without labels (highest prediction strength of: the step, the step without "
+              "the embedding, [embedding], [embedding, E1-E3])")
+    chosen: dict[str, tuple[str, dict]] = {}
     seeded: dict[str, dict[str, list[float]]] = {v: {} for v in SEEDED}
-    scores: dict[str, dict[str, float]] = {v: {} for v in variants}
+    scores: dict[str, dict[str, float]] = {v: {} for v in [*variants, CHOSEN]}
     for run in runs:
         out = WORK / run
         for cell in CELLS:
@@ -304,6 +309,14 @@ def ablation(runs: list[str]) -> str:
                         scores[v][f"{run} {cell}"] = ari
                     if v in SEEDED:
                         seeded[v].setdefault(f"{run} {cell}", []).append(ari)
+            # the input chosen without labels: the candidate set with the highest prediction strength
+            cands = {v: sc.block_features([blocks[key] for key in variants[v]], usable) for v in CANDIDATES}
+            strength = {v: sc.prediction_strength(f, lengths, k=5) for v, f in cands.items()}
+            pick = max(strength, key=strength.get)
+            lab = np.full(len(usable), "N", dtype=object)
+            lab[usable] = sc.hmm_states(cands[pick], lengths, k=5).astype(str)
+            scores[CHOSEN][f"{run} {cell}"] = sc.score_labels(ref, lab)["ari"]
+            chosen[f"{run} {cell}"] = (pick, strength)
     cols = list(next(iter(scores.values())))
     sims = [c for c in cols if not c.startswith("real")]
     rows = [[v, *(common.fmt_num(d[c]) for c in cols), _ms([d[c] for c in sims])] for v, d in scores.items()]
@@ -313,7 +326,13 @@ def ablation(runs: list[str]) -> str:
                        "block standardised, reduced and given unit total variance, as the step does)", "",
                        "Rows with HMM seeds: mean ± sd over the seeds of the k-means start (the step uses seed 0, "
                        "the pipeline's --seed); their last column is the mean ± sd over runs of the per-run means.",
-                       "", md_table(["features", *cols, "simulated mean ± sd"], rows), ""])
+                       "", md_table(["features", *cols, "simulated mean ± sd"], rows), "",
+                       "Prediction strength (`subcompartments.prediction_strength`: HMMs fitted on each half of "
+                       "the genome, ARI of their decodings of the other half) of each candidate input, and the "
+                       "one chosen:", "",
+                       md_table(["run", *[c.split(" (")[0] for c in CANDIDATES], "chosen"],
+                                [[c, *(common.fmt_num(st[v]) for v in CANDIDATES), p.split(" (")[0]]
+                                 for c, (p, st) in chosen.items()]), ""])
 
 
 DOC = ROOT / "benchmarks" / "SUBCOMPARTMENTS.md"

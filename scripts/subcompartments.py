@@ -252,6 +252,31 @@ def choose_k(f: np.ndarray, lengths: Sequence[int], *, k_range: Sequence[int], s
     return {"criterion": "BIC (lowest)", "bic": bic, "k": int(best)}
 
 
+def prediction_strength(f: np.ndarray, lengths: Sequence[int], *, k: int, seed: int = 0) -> float:
+    """Label-free reproducibility of the HMM's states on ``f`` (Tibshirani & Walther's
+    prediction strength, with the two halves of the genome as the split): fit on each half,
+    decode the other half with both fits, ARI between the two decodings, mean of both ways.
+
+    Comparable between feature sets (it scores labels, not likelihoods), so it can choose
+    an input without reference labels.
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    lengths = np.asarray(lengths, dtype=np.int64)
+    half = int(lengths.sum()) // 2
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    first = np.clip(half - starts, 0, lengths)  # rows of each run before / after the cut
+    la, lb = first[first > 0], (lengths - first)[lengths - first > 0]
+    fa, fb = f[:half], f[half:]
+    ma = fit_hmm(fa, la, k=k, seed=seed)[0]
+    mb = fit_hmm(fb, lb, k=k, seed=seed)[0]
+    with one_thread():
+        s_b = adjusted_rand_score(ma.predict(fb, lengths=list(lb)), mb.predict(fb, lengths=list(lb)))
+        s_a = adjusted_rand_score(mb.predict(fa, lengths=list(la)), ma.predict(fa, lengths=list(la)))
+    return float((s_a + s_b) / 2)
+
+
 # ----------------------------------------------------------------------------
 # naming
 # ----------------------------------------------------------------------------
