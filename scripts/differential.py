@@ -588,7 +588,8 @@ def differential(reps: dict[str, np.ndarray], *, full_emb: Sequence[np.ndarray],
 
     ``usable``: bins usable at full depth in both cells; bins masked in any half are
     left out of the tests too. ``comp``: full-depth A/B/N labels of both cells.
-    ``features``: both cells' node features, for the marks-only baselines ``marks_delta`` and
+    ``features``: both cells' marks (node features not computed from the contacts), for the
+    marks-only baselines ``marks_delta`` and
     (with ``graphs``, the two cells' graphs) ``smoothed_marks_delta``. ``switch_rule``: see
     :func:`switch_candidates`.
     """
@@ -776,9 +777,11 @@ def run_differential(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFra
     cov = np.minimum(*(np.concatenate([b.coverage for b in c["blocks"]]) for c in cells))
     usable = g1["mask"].numpy() & g2["mask"].numpy()
     usable &= np.isfinite(cells[0]["e1"]) & np.isfinite(cells[1]["e1"])
+    cols = mark_columns(g1["feature_names"])  # the marks-only baselines leave out E1-E3 and coverage
+    marks = [g1["x"].numpy()[:, cols], g2["x"].numpy()[:, cols]] if len(cols) else []
     table = differential(reps, full_emb=[c["emb"] for c in cells], full_e1=[c["e1"] for c in cells],
                          comp=[c["comp"]["compartment"].to_numpy(str) for c in cells], coverage=cov,
-                         usable=usable, bins=cells[0]["bins"], features=[g1["x"].numpy(), g2["x"].numpy()],
+                         usable=usable, bins=cells[0]["bins"], features=marks or None,
                          fdr=args.fdr, min_run=args.min_run, switch_rule=args.switch_rule, graphs=[g1, g2],
                          empirical=args.empirical_null)
     calls = table["call"].map({v: k for k, v in KIND_NAMES.items()}).fillna(0).to_numpy(np.int8)
