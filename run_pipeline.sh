@@ -19,7 +19,7 @@ CELL1=GM12878; CELL2=IMR90
 RAW="data/raw"; PROCESSED="data/processed"; RESULTS="results"
 MCOOL1=""; MCOOL2=""; MARKS=(CTCF H3K27ac H3K4me3 H3K36me3 H3K27me3 H3K9me3); MARKS_SET=0
 CHROMS=(chr21); RES=25000; MAX_DIST=1000000; MIN_CONTACTS=10
-EPOCHS=300; PATIENCE=20; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
+EPOCHS=300; PATIENCE=""; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
 DECODER=""; SEED=0; DEVICE=auto; BN=frozen; MIN_RUN=""; N_PERM=1000
 SIM_ARGS=(); ONLY=""; FROM=""; TO=""; FORCE=0; EXTRA_TRAIN=(); ORIENT=(); FEATURE_NORM=none
 
@@ -243,7 +243,7 @@ insulations() {
 stage insulation "$I1 $I2" "$MCOOL1 $MCOOL2" \
   insulations --chrom "${CHROMS[@]}" --res "$RES" "${ins_truth[@]}"
 
-train_args=(--graph "$G1" --epochs "$EPOCHS" --patience "$PATIENCE" --hidden "$HIDDEN" --latent "$LATENT"
+train_args=(--graph "$G1" --epochs "$EPOCHS" ${PATIENCE:+--patience "$PATIENCE"} --hidden "$HIDDEN" --latent "$LATENT"
             --lr "$LR" --dropout "$DROPOUT" --seed "$SEED" --device "$DEVICE" --outdir "$RESULTS/$CELL1")
 [ -n "$DECODER" ] && train_args+=(--decoder "$DECODER")
 stage train "$MODEL $E1" "$G1" "$PY" scripts/train_vgae.py "${train_args[@]}" "${EXTRA_TRAIN[@]}"

@@ -56,7 +56,6 @@ def contact_features(block: hicio.CisBlock, names: Sequence[str], *, target_eigs
     if n_eigs:
         regions = cc.arm_regions(block.chrom, block.start, centromere=centromere)
         table, _ = cc.call_compartments(block, orient, regions=regions, n_eigs=n_eigs, **solve)
-        _sign_by_position(table, regions, n_eigs)
         for n in eigs:
             cols[n] = table[n].to_numpy()
         if target_eigs:
@@ -67,23 +66,6 @@ def contact_features(block: hicio.CisBlock, names: Sequence[str], *, target_eigs
                 region[lo:hi][ok[lo:hi]] = r
     x = np.column_stack([cols[n] for n in names]) if names else np.zeros((block.n, 0))
     return x, target, region
-
-
-def _sign_by_position(table, regions, n_eigs: int) -> None:
-    """Give E2.. a reproducible sign per arm: positive correlation with the position along it.
-
-    An eigenvector's sign is arbitrary (E1's is set by the marks); without a convention E2/E3
-    of two cell lines can come out flipped on the same arm, and an encoder trained on one cell
-    would then read the other's as different. Position along the arm is the same in both.
-    """
-    for k in range(2, n_eigs + 1):
-        col = table[f"E{k}"].to_numpy(copy=True)
-        for _, lo, hi in regions:
-            v = col[lo:hi]
-            ok = np.isfinite(v)
-            if ok.sum() > 2 and np.corrcoef(v[ok], np.flatnonzero(ok))[0, 1] < 0:
-                col[lo:hi] = -v
-        table[f"E{k}"] = col
 
 
 def structural_features(block: hicio.CisBlock, names: Sequence[str], *,

@@ -104,12 +104,3 @@ def test_real_annotation_and_chip_tracks_bin_by_overlap(real_dir, track):
     np.testing.assert_allclose(ours, ref, rtol=1e-6, equal_nan=True)
     assert np.isfinite(ours).sum() > 600
 
-
-def test_higher_eigenvectors_get_a_sign_by_position_per_arm():
-    import pandas as pd
-
-    pos = np.arange(40, dtype=float)
-    table = pd.DataFrame({"E1": -pos, "E2": -pos, "E3": np.r_[pos[:20], -pos[20:]]})
-    features._sign_by_position(table, [("p", 0, 20), ("q", 20, 40)], 3)
-    assert (table["E1"] == -pos).all()  # E1 keeps the sign the marks gave it
-    assert (table["E2"] == pos).all() and (table["E3"] == pos).all()
