@@ -349,8 +349,8 @@ def assemble() -> None:
         raise SystemExit(f"bench_subcompartments --assemble: missing {', '.join(missing)}; run the benchmarks first")
     head = subprocess.run(["git", "log", "-1", "--format=%h %s"], cwd=ROOT, capture_output=True,
                           text=True).stdout.strip()[:120]
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            f":!{DOC.relative_to(ROOT)}"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     stamp = max(p.stat().st_mtime for p in parts)
     import datetime as dt
 
