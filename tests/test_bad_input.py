@@ -76,7 +76,7 @@ def kit(sim_small, tmp_path_factory):
     g = torch.load(k["graph"], weights_only=True)
     g3 = dict(g, x=torch.cat([g["x"], g["x"][:, :1]], 1), feature_names=[*g["feature_names"], "H3K4me3"])
     torch.save(g3, d / "g3.pt")
-    g_renamed = dict(g, feature_names=["CTCF", "H3K9me3"])
+    g_renamed = dict(g, feature_names=["CTCF", "H3K9me3", *g["feature_names"][2:]])
     torch.save(g_renamed, d / "g_renamed.pt")
     g_empty = dict(g, mask=torch.zeros_like(g["mask"]))
     torch.save(g_empty, d / "g_empty.pt")
