@@ -212,7 +212,7 @@ def test_chrom_naming_mismatch_between_cooler_and_bigwig_works(kit, tmp_path):
                       "--out", tmp_path / "g.pt")
     assert proc.returncode == 0, proc.stderr
     g = torch.load(tmp_path / "g.pt", weights_only=True)
-    assert g["x"].shape == (480, 1) and g["x"].abs().sum() > 0
+    assert g["x"].shape == (480, 4) and g["x"][:, 0].abs().sum() > 0  # the bigWig's column, then E1-E3
     assert "'21'" in proc.stderr or "21" in proc.stderr
 
 
