@@ -137,8 +137,6 @@ def cis_edges(block: hicio.CisBlock, *, max_dist: int = DEFAULT_MAX_DIST, min_co
         ``min_oe``; ``count``: raw count at least ``min_contacts`` (the seed's rule, which
         follows sequencing depth).
     """
-    from scipy.signal import fftconvolve
-
     check_edge_rule(rule, transform)
     i, j, v = block.i, block.j, block.value
     mask = block.mask
@@ -147,9 +145,7 @@ def cis_edges(block: hicio.CisBlock, *, max_dist: int = DEFAULT_MAX_DIST, min_co
     i, j, v, count = i[keep], j[keep], v[keep], block.count[keep]
     exp = hicio.expected_cis(block.i, block.j, block.value, mask)
     oe = v / exp[j - i]
-    n = block.n
-    m = mask.astype(float)
-    n_pairs = np.rint(fftconvolve(m, m[::-1])[n - 1:]) if n else np.zeros(0)  # usable pairs per distance
+    n_pairs = hicio.pairs_per_distance(mask)  # usable pairs per distance
     sel = _select(v, oe, count, j - i, n_pairs, rule=rule, min_contacts=min_contacts,
                   quantile=quantile, min_oe=min_oe)
     i, j, v, oe = i[sel], j[sel], v[sel], oe[sel]

@@ -469,17 +469,28 @@ def read_trans(clr, chrom1: str, chrom2: str, *, weight_name: str | None = "weig
     return i, j, count, _balance(count, w1[i], w2[j], weight_name, divisive=_divisive(clr, weight_name))
 
 
+def pairs_per_distance(valid: np.ndarray) -> np.ndarray:
+    """Number of pairs of valid bins at each distance ``d = 0..n-1`` (the mask's autocorrelation).
+
+    One real FFT in NumPy (scipy.signal's import alone costs ~0.8 s a process); rounded, so
+    exact for any length a chromosome has.
+    """
+    n = len(valid)
+    if not n:
+        return np.zeros(0)
+    size = 1 << (2 * n - 1).bit_length()
+    f = np.fft.rfft(np.asarray(valid, dtype=float), size)
+    return np.rint(np.fft.irfft(f * f.conj(), size)[:n])
+
+
 def expected_cis(i: np.ndarray, j: np.ndarray, value: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Mean contact value per diagonal ``d = j - i`` over pairs of valid bins.
 
     Pairs without a pixel count as zero; diagonals with no valid pair are NaN.
     ``i``, ``j`` are local upper-triangle indices into ``valid`` (one region).
     """
-    from scipy.signal import fftconvolve
-
     n = len(valid)
-    v = valid.astype(float)
-    npairs = np.rint(fftconvolve(v, v[::-1])[n - 1:]) if n else np.zeros(0)
+    npairs = pairs_per_distance(valid)
     keep = valid[i] & valid[j] & np.isfinite(value)
     sums = np.bincount(j[keep] - i[keep], value[keep], minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):

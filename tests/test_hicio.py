@@ -195,3 +195,17 @@ def test_positive_int_parses_separators():
         with pytest.raises(Exception, match="positive integer"):
             hicio.positive_int(bad)
 
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 4099])
+def test_pairs_per_distance_counts_valid_pairs(n):
+    valid = np.random.default_rng(n).random(n) < 0.7
+    want = np.array([(valid[: n - d] & valid[d:]).sum() for d in range(n)]) if n < 1001 else None
+    got = hicio.pairs_per_distance(valid)
+    assert got.shape == (n,) and got[0] == valid.sum()
+    if want is not None:
+        assert (got == want).all()
+    from scipy.signal import fftconvolve  # the previous implementation, as the reference
+
+    v = valid.astype(float)
+    assert (got == np.rint(fftconvolve(v, v[::-1])[n - 1:])).all()
