@@ -94,10 +94,8 @@ def load_dataset(kind: str, *, seed: int, work: Path) -> dict[str, Any]:
     block = hicio.read_cis(clr, "chr21")
     tracks = hicio.read_tracks([folder / f"GM12878_{m}.bw" for m in marks], block.bins())
     comp, _ = cc.call_compartments(block, tracks[:, list(marks).index("H3K27ac")], n_eigs=10)
-    known = [k for k, m in enumerate(marks) if orientation.known_sign(m)]
-    orient = orientation.Tracks(tracks[:, known], [marks[k] for k in known],
-                                [orientation.known_sign(marks[k]) for k in known])
-    struct, target, region = features.contact_features(block, ["E1", "E2", "E3"], target_eigs=10, orient=orient)
+    struct, target, region = features.contact_features(block, ["E1", "E2", "E3"], target_eigs=10,
+                                                       orient=orientation.known_tracks(tracks, list(marks)))
     if kind == "real":
         labels = rao_labels(block.bins())
     else:

@@ -140,14 +140,12 @@ def read_node_inputs(clr, chroms: Sequence[str], *, bigwigs: Sequence[str], name
     target = np.zeros((len(bins), target_eigs), dtype=np.float32)
     region = np.full(len(bins), -1, dtype=np.int64)
     if structural or target_eigs:
-        signs = [orientation.known_sign(n) or 0 for n in names] if bigwigs else []
-        known = [k for k, s in enumerate(signs) if s]
+        signed = orientation.known_tracks(tracks, list(names)) if bigwigs else None
         cens = centromeres_for(clr, chroms)
         cols, offset, n_regions = [], 0, 0
         for c in chroms:
             block = hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
-            orient = (orientation.Tracks(tracks[offset:offset + block.n][:, known], [names[k] for k in known],
-                                         [signs[k] for k in known]) if known else None)
+            orient = signed.rows(offset, offset + block.n) if signed is not None else None
             x, t, r = contact_features(block, structural, target_eigs=target_eigs, centromere=cens.get(c),
                                        orient=orient)
             cols.append(x)

@@ -112,6 +112,16 @@ class Tracks:
         return Tracks(self.values[lo:hi], self.names, self.signs, self.where)
 
 
+def known_tracks(values: np.ndarray, names: Sequence[str]) -> Tracks | None:
+    """The columns of ``values`` whose name has a known non-zero sign (:func:`known_sign`:
+    active or repressive marks, GC/TSS tracks) as orientation candidates; ``None`` if none has."""
+    signs = [known_sign(n) or 0 for n in names]
+    keep = [k for k, s in enumerate(signs) if s]
+    if not keep:
+        return None
+    return Tracks(np.asarray(values)[:, keep], [names[k] for k in keep], [signs[k] for k in keep])
+
+
 def resolve_signs(names: Sequence[str], signs: Sequence[str]) -> list[int]:
     """One sign per track from ``--orient-sign`` (one value for all, or one per track).
 

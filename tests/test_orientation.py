@@ -143,3 +143,11 @@ def test_run_pipeline_marks_in_either_order_give_the_same_calls(sim_calls, sim_s
     assert qc["orientation"]["tracks"] == ["H3K27me3", "CTCF"] and qc["orientation"]["used_by_region"] == {
         "chr21": "CTCF"}
     assert (res / "GM12878/compartments_chr21.E1.bw").is_file()
+
+
+def test_known_tracks_keeps_the_signed_columns_only():
+    values = np.arange(12, dtype=float).reshape(3, 4)
+    t = orientation.known_tracks(values, ["GM12878_H3K27ac", "H3K27me3", "foo", "H3K9me3"])
+    assert t.names == ["GM12878_H3K27ac", "H3K9me3"] and t.signs == [1, -1]
+    assert (t.values == values[:, [0, 3]]).all()
+    assert orientation.known_tracks(values[:, 1:3], ["H3K27me3", "foo"]) is None
