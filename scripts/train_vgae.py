@@ -354,6 +354,13 @@ def _pair_logits(model: vgae.VGAE, sub: Data, adj: Tensor, pairs: Tensor) -> np.
     return model.decode(mu, pairs, sub).cpu().numpy()
 
 
+def _split_scores(model: vgae.VGAE, sub: Data, mu: Tensor, split: Data) -> tuple[float, float]:
+    """AUC and AP on a split's labelled pairs, from an encoding ``mu`` already made."""
+    with torch.no_grad():
+        logits = model.decode(mu, split.edge_label_index, sub).cpu().numpy()
+    return link_scores(split.edge_label.cpu().numpy(), logits)
+
+
 def evaluate(model: vgae.VGAE, sub: Data, adj: Tensor, split: Data) -> tuple[float, float]:
     """AUC and AP on a split's labelled pairs, message passing over ``adj``."""
     return link_scores(split.edge_label.cpu().numpy(), _pair_logits(model, sub, adj, split.edge_label_index))
@@ -467,10 +474,8 @@ def _epoch_scores(model: vgae.VGAE, task: _Task) -> tuple[float, float, float, f
     without that objective; lower is better), from one eval-mode encoding (z = mu)."""
     model.eval()
     mu, _ = model.encode(task.sub, task.adj)
-    auc, ap = link_scores(task.val.edge_label.cpu().numpy(),
-                          model.decode(mu, task.val.edge_label_index, task.sub).cpu().numpy())
-    matched = link_scores(task.val_matched.edge_label.cpu().numpy(),
-                          model.decode(mu, task.val_matched.edge_label_index, task.sub).cpu().numpy())[0]
+    auc, ap = _split_scores(model, task.sub, mu, task.val)
+    matched = _split_scores(model, task.sub, mu, task.val_matched)[0]
     held = task.structure.held_out_loss(mu, model.feature_head) if task.structure is not None else float("nan")
     return auc, ap, matched, held
 
@@ -607,9 +612,7 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
     per_graph = []
     for t in tasks:
         m = dict(negatives=t.negatives)
-        adj = t.adj
-        m["val_auc"], m["val_ap"] = evaluate(model, t.sub, adj, t.val)
-        m["val_matched_auc"] = evaluate(model, t.sub, adj, t.val_matched)[0]
+        m["val_auc"], m["val_ap"], m["val_matched_auc"], _ = _epoch_scores(model, t)  # one encoding
         test_adj = model.adjacency(t.test.edge_index, t.test.edge_weight, t.sub.num_nodes)
         m.update(_test_metrics(model, t.sub, test_adj, t.test, link_keys=t.link_keys, rng=rng))
         m["split"] = dict(
