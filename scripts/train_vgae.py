@@ -685,8 +685,8 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
            if m["matched_test_auc"] is not None else ""),
     ] + [f"{'  ' + name.replace('_', ' ') + ' (matched)':28}{f(v):>8}"
          for name, v in (m.get("matched_baselines_auc") or {}).items()] + [
-        f"distance-matched non-links for {m.get('matched_pairs', 0)} of "
-        f"{m.get('matched_pairs', 0) + m.get('unmatched_test_links', 0)} test links "
+        f"distance-matched non-links for {m['split']['matched_pairs']} of "
+        f"{m['split']['test_links']} test links "
         f"(coverage {f(m.get('matched_coverage'))})",
     ] + (["(negatives drawn within chromosomes: --negatives cis)"] if m.get("negatives") == "cis" else [])
 

@@ -396,3 +396,11 @@ def test_structure_stop_needs_the_structure_objective():
     data = vgae.prepare_graph(toy_graph())
     with pytest.raises(common.DataError, match="--stop-on structure"):
         train_vgae.train_vgae(data, objective="bce", stop_on="structure", epochs=2, rng=common.seed_everything(0))
+
+
+def test_summary_counts_the_matched_test_links(trained):
+    m = json.loads((trained / "metrics.json").read_text())
+    line = [s for s in train_vgae.summary_lines(m) if s.startswith("distance-matched non-links")][0]
+    assert line.startswith(f"distance-matched non-links for {m['split']['matched_pairs']} of "
+                           f"{m['split']['test_links']} test links")
+    assert m["split"]["test_links"] > 0
