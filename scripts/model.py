@@ -39,6 +39,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GATConv, GCNConv, JumpingKnowledge, SAGEConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+import batching
 import common
 
 log = logging.getLogger("chromatin_gnn.model")
@@ -254,8 +255,18 @@ class Encoder(nn.Module):
         return F.batch_norm(x, xm.mean(0), xm.var(0, unbiased=False), bn.weight, bn.bias,
                             training=False, eps=bn.eps)
 
+    @property
+    def hops(self) -> int:
+        """Message-passing layers between the input and mu: a node's mu depends on its ``hops``-hop
+        neighbourhood only (what :mod:`batching` needs for exact windows)."""
+        return 2
+
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        h = self.drop(F.relu(self.conv(self.normalise(x, mask), adj)))
+        return self.propagate(self.normalise(x, mask), adj)
+
+    def propagate(self, h: Tensor, adj: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mu, log sigma)`` from the normalised features ``h`` (the layers after BatchNorm)."""
+        h = self.drop(F.relu(self.conv(h, adj)))
         return self.conv_mu(h, adj), self.conv_logstd(h, adj).clamp(max=MAX_LOGSTD)
 
 
@@ -296,8 +307,11 @@ class StackEncoder(Encoder):
             return conv(h, ei, edge_attr=None if w is None else w.view(-1, 1))
         return conv(h, ei)
 
-    def forward(self, x: Tensor, adj: Any, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        h = self.normalise(x, mask)
+    @property
+    def hops(self) -> int:
+        return len(self.convs)
+
+    def propagate(self, h: Tensor, adj: Any) -> tuple[Tensor, Tensor]:
         hs = [h]
         for conv in self.convs:
             h = self.drop(F.relu(self._conv(conv, h, adj)))
@@ -379,10 +393,15 @@ class VGAE(nn.Module):
             return gcn_adjacency(edge_index, w, num_nodes)
         return edge_index, w
 
-    def encode(self, data: Data, adj: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``(mu, log sigma)`` for every node; ``adj`` defaults to all of ``data``'s edges."""
+    def encode(self, data: Data, adj: Any = None) -> tuple[Tensor, Tensor]:
+        """``(mu, log sigma)`` for every node; ``adj`` defaults to all of ``data``'s edges.
+
+        ``adj`` is :meth:`adjacency`'s output or a :class:`batching.WindowPlan` (encoding
+        window by window, the same numbers up to float round-off)."""
         if adj is None:
             adj = self.adjacency(data.edge_index, data.edge_weight, data.num_nodes)
+        if isinstance(adj, batching.WindowPlan):
+            return adj.encode(self, data)
         return self.encoder(data.x, adj, data.mask)
 
     def decode(self, z: Tensor, pairs: Tensor, data: Data) -> Tensor:
@@ -404,6 +423,18 @@ class VGAE(nn.Module):
         VGAE example that the seed followed.
         """
         mu, logstd = self.encode(data, adj)
+        return self.loss_terms(mu, logstd, data, pos_pairs, neg_pairs, strength=strength,
+                               strength_weight=strength_weight, structure=structure)
+
+    def loss_terms(self, mu: Tensor, logstd: Tensor, data: Data, pos_pairs: Tensor, neg_pairs: Tensor, *,
+                   strength: Tensor | None = None, strength_weight: float = 1.0,
+                   structure: "StructureTargets | None" = None, kl_mask: Tensor | None = None,
+                   kl_count: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`loss` from an encoding made already. ``data`` needs ``pos``, ``chrom_id`` and
+        ``mask`` of the encoded nodes only; ``kl_mask`` (default ``data.mask``) picks the nodes of
+        the KL term and ``kl_count`` (default their number) is its second divisor, so that a
+        window's KL (its core nodes, divided by the whole graph's usable bins) is on the scale of
+        the full-batch one."""
         z = mu + torch.randn_like(logstd) * logstd.exp() if self.training else mu
         logits = self.decode(z, torch.cat([pos_pairs, neg_pairs], 1), data)
         target = torch.cat([logits.new_ones(pos_pairs.size(1)), logits.new_zeros(neg_pairs.size(1))])
@@ -413,8 +444,9 @@ class VGAE(nn.Module):
             recon = recon + strength_weight * F.mse_loss(dot, strength)
         if structure is not None:
             recon = recon + structure.loss(z, self.feature_head)
-        m = data.mask
-        kl = -0.5 * (1 + 2 * logstd[m] - mu[m] ** 2 - logstd[m].exp() ** 2).sum(1).mean() / int(m.sum())
+        m = data.mask if kl_mask is None else kl_mask
+        kl = (-0.5 * (1 + 2 * logstd[m] - mu[m] ** 2 - logstd[m].exp() ** 2).sum(1).mean()
+              / (int(m.sum()) if kl_count is None else kl_count))
         return recon + kl, recon, kl
 
 
@@ -487,6 +519,29 @@ class StructureTargets:
         """Both terms on the held-out bins (lower is better)."""
         return float(self.loss(z, head, "held_out"))
 
+    def restrict(self, start: int, end: int, core_start: int, core_end: int) -> "StructureTargets":
+        """The training terms of a window: nodes ``start .. end - 1`` (indexed from 0 there),
+        of which only the core ``core_start .. core_end - 1`` take part.
+
+        The compartment term then covers the pairs of an arm's bins that share the window's
+        core, the feature term the core's bins (see :mod:`batching`).
+        """
+        out = object.__new__(StructureTargets)
+        out.comp_weight, out.feat_weight = self.comp_weight, self.feat_weight
+        core = torch.zeros(end - start, dtype=torch.bool, device=self.masks["train"].device)
+        core[core_start - start:core_end - start] = True
+        out.masks = {part: m[start:end] & core for part, m in self.masks.items()}
+        out.target = None if self.target is None else self.target[start:end]
+        out.regions = {"train": [], "held_out": []}
+        for part, regions in self.regions.items():
+            for idx, _ in regions:
+                idx = idx[(idx >= core_start) & (idx < core_end)]
+                if idx.numel() > 1:
+                    t = self.target[idx]
+                    out.regions[part].append((idx - start, float((t.T @ t).pow(2).sum())))
+        out.feat_target = None if self.feat_target is None else self.feat_target[start:end]
+        return out
+
 
 def build_model(hparams: dict[str, Any]) -> VGAE:
     """Rebuild the model a checkpoint's ``hparams`` describe (extra keys are ignored)."""
@@ -496,10 +551,12 @@ def build_model(hparams: dict[str, Any]) -> VGAE:
 
 
 @torch.no_grad()
-def embed(model: VGAE, data: Data) -> np.ndarray:
-    """mu (eval mode, all edges) for every node, float32 ``[N, latent]``, row-aligned with the graph."""
+def embed(model: VGAE, data: Data, adj: Any = None) -> np.ndarray:
+    """mu (eval mode, all edges) for every node, float32 ``[N, latent]``, row-aligned with the graph.
+
+    ``adj``: the adjacency of all edges or a :class:`batching.WindowPlan` of them (default: built here)."""
     model.eval()
-    mu, _ = model.encode(data)
+    mu, _ = model.encode(data, adj)
     return mu.detach().cpu().numpy().astype(np.float32)
 
 

@@ -66,6 +66,7 @@ from torch_geometric.transforms import RandomLinkSplit
 from tqdm.auto import tqdm
 
 import baselines
+import batching
 import model as vgae
 
 log = logging.getLogger("chromatin_gnn.train")
@@ -345,6 +346,9 @@ class TrainResult:
     metrics: dict[str, Any]
     #: (usable subgraph, train, val, test) as used, for further evaluation.
     splits: tuple[Data, Data, Data, Data]
+    #: ``full`` or ``window`` (``--batch`` resolved) and the window size, for encoding the same way.
+    batch: str = "full"
+    window_edges: int = batching.DEFAULT_WINDOW_EDGES
 
 
 @torch.no_grad()
@@ -418,6 +422,32 @@ class _Task:
     strength: Tensor | None
     structure: vgae.StructureTargets | None = None
     adj: Any = None
+    #: ``--batch window``: one :class:`_WindowBatch` per window of ``adj`` (a ``batching.WindowPlan``).
+    batches: list["_WindowBatch"] | None = None
+
+
+@dataclass
+class _WindowBatch:
+    """One window's share of a training epoch (``--batch window``, see :mod:`batching`).
+
+    Node indices are the window's own (0-based); the loss interval (core plus the
+    training links' partners) is ``loss_off .. loss_off + n_loss - 1`` of them.
+    """
+
+    k: int
+    #: ``pos``, ``chrom_id`` and ``mask`` (= the core) of the window's nodes, for the decoder and KL.
+    data: Data
+    #: the training links whose first endpoint is a core node, ``[2, P]``
+    pos: Tensor
+    strength: Tensor | None
+    structure: vgae.StructureTargets | None
+    loss_off: int
+    n_loss: int
+    #: sorted :func:`pair_keys` (loss-interval indices) of every training link inside the loss interval
+    keys: np.ndarray
+    #: loss-interval bin positions (from 0) and chromosome ids, for negatives
+    loss_pos: np.ndarray
+    loss_chrom: np.ndarray
 
 
 def _make_task(data: Data, *, val_frac: float, test_frac: float, negatives: str, objective: str,
@@ -498,6 +528,81 @@ def _epoch_negatives(task: _Task, objective: str, rng: np.random.Generator) -> n
     return neg
 
 
+def _window_batches(task: _Task, plan: batching.WindowPlan, *, objective: str) -> list[_WindowBatch]:
+    """Cut a task's training links, strength and structure targets into the plan's windows.
+
+    Each training link goes to the window whose core holds its first endpoint (so every link is
+    trained on once per epoch); its partner lies in that window's loss interval (the plan was built
+    with ``loss_hops=1`` over the training links), where both embeddings are exact.
+    """
+    sub = task.sub
+    pairs = task.train.edge_label_index.cpu().numpy()
+    order = np.argsort(pairs[0], kind="stable")
+    first = pairs[0][order]
+    pos_all, chrom_all = sub.pos.cpu().numpy(), sub.chrom_id.cpu().numpy()
+    dev = sub.x.device
+    out = []
+    for k, w in enumerate(plan.windows):
+        sel = order[np.searchsorted(first, w.core_start):np.searchsorted(first, w.core_end)]
+        if sel.size == 0:
+            continue  # a core without training links (nothing to learn from in this window)
+        pos = pairs[:, sel]
+        if pos.min() < w.loss_start or pos.max() >= w.loss_end:  # guaranteed by the plan
+            raise AssertionError("a training link leaves its window's loss interval")
+        inside = order[np.searchsorted(first, w.loss_start):np.searchsorted(first, w.loss_end)]
+        inside = pairs[:, inside]
+        inside = inside[:, (inside[1] >= w.loss_start) & (inside[1] < w.loss_end)] - w.loss_start
+        n_loss = w.loss_end - w.loss_start
+        mask = torch.zeros(w.end - w.start, dtype=torch.bool, device=dev)
+        mask[w.core] = True
+        data = Data(pos=sub.pos[w.start:w.end], chrom_id=sub.chrom_id[w.start:w.end], mask=mask,
+                    num_nodes=w.end - w.start)
+        loss_pos = pos_all[w.loss_start:w.loss_end]
+        out.append(_WindowBatch(
+            k=k, data=data, pos=torch.as_tensor(pos - w.start, device=dev),
+            strength=None if task.strength is None else task.strength[torch.as_tensor(sel, device=dev)],
+            structure=None if task.structure is None else task.structure.restrict(w.start, w.end, w.core_start,
+                                                                                  w.core_end),
+            loss_off=w.loss_start - w.start, n_loss=n_loss, keys=np.unique(pair_keys(inside, n_loss)),
+            loss_pos=loss_pos - (loss_pos.min() if loss_pos.size else 0),
+            loss_chrom=chrom_all[w.loss_start:w.loss_end]))
+    return out
+
+
+def _window_negatives(wb: _WindowBatch, objective: str, neg_cis: bool, rng: np.random.Generator) -> np.ndarray:
+    """:func:`_epoch_negatives` within one window's loss interval (window-local indices)."""
+    pos = wb.pos.cpu().numpy() - wb.loss_off
+    neg = sample_negatives(wb.n_loss, pos.shape[1], link_keys=wb.keys, rng=rng,
+                           chrom=wb.loss_chrom if neg_cis else None)
+    if objective not in ("bce", "structure"):
+        _, hard = distance_matched_negatives(pos, pos=wb.loss_pos, chrom=wb.loss_chrom, link_keys=wb.keys, rng=rng)
+        neg = np.concatenate([neg, hard], 1)
+    return neg + wb.loss_off
+
+
+def _window_epoch(model: vgae.VGAE, opt: torch.optim.Optimizer, tasks: list[_Task], *, objective: str,
+                  strength_weight: float, rng: np.random.Generator, device: torch.device | str
+                  ) -> tuple[float, float, float]:
+    """One epoch of ``--batch window``: one optimiser step per window of every task, in random
+    order; returns the mean (loss, reconstruction, KL) over the steps."""
+    steps = [(t, wb) for t in tasks for wb in t.batches]
+    totals = np.zeros(3)
+    for i in rng.permutation(len(steps)):
+        t, wb = steps[i]
+        model.train()
+        opt.zero_grad()
+        h = model.encoder.normalise(t.sub.x, t.sub.mask)  # the whole graph's BatchNorm statistics
+        mu, logstd = t.adj.encode_window(model, h, wb.k)
+        neg = torch.from_numpy(_window_negatives(wb, objective, t.neg_chrom is not None, rng)).to(device)
+        parts = model.loss_terms(mu, logstd, wb.data, wb.pos, neg, strength=wb.strength,
+                                 strength_weight=strength_weight, structure=wb.structure,
+                                 kl_mask=wb.data.mask, kl_count=t.sub.num_nodes)
+        parts[0].backward()
+        opt.step()
+        totals += [p.item() for p in parts]
+    return tuple(totals / max(len(steps), 1))
+
+
 def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 32, dropout: float = 0.2,
                decoder: str = DEFAULT_DECODER, use_edge_weight: bool = True, lr: float = 0.01,
                epochs: int = 300, patience: int | None = None, val_frac: float = 0.1, test_frac: float = 0.1,
@@ -505,6 +610,7 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
                objective: str = DEFAULT_OBJECTIVE, strength_weight: float = 1.0,
                stop_on: str = DEFAULT_STOP_ON, init: dict[str, Any] | None = None,
                comp_weight: float = DEFAULT_COMP_WEIGHT, feat_weight: float = DEFAULT_FEAT_WEIGHT,
+               batch: str = "auto", window_edges: int = batching.DEFAULT_WINDOW_EDGES,
                rng: np.random.Generator, device: torch.device | str = "cpu") -> TrainResult:
     """Train on ``data`` (from :func:`model.prepare_graph`) and evaluate on held-out links.
 
@@ -524,6 +630,13 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
     link's standardised weight (log O/E). ``stop_on``: ``auc`` (validation AUC against
     random non-links, the seed's, saturates at once) or ``matched-auc`` (against
     distance-matched ones).
+
+    ``batch`` (:data:`batching.BATCH_MODES`): ``full`` trains on the whole graph in one step per
+    epoch; ``window`` in one step per genomic window of about ``window_edges`` message-passing
+    edges (:mod:`batching`: exact halo, each training link once per epoch, negatives within the
+    window, the structure terms on the window's core); ``auto`` is ``window`` above
+    :data:`batching.AUTO_WINDOW_EDGES` training edges. Validation, test and the embedding are
+    the same numbers either way for the same weights (eval-mode encoding in windows is exact).
 
     Returns
     -------
@@ -551,14 +664,20 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
                       decoder=decoder, max_link_bins=max(map(_max_link_bins, tasks)),
                       use_edge_weight=use_edge_weight, encoder=encoder, layers=layers,
                       feature_head=objective == "structure").to(device)
+    batch = batching.resolve(batch, max(t.train.edge_index.size(1) for t in tasks))
     for t in tasks:
         for name in ("sub", "train", "val", "val_matched", "test"):
             setattr(t, name, getattr(t, name).to(device))
         if t.strength is not None:
             t.strength = t.strength.to(device)
-        t.adj = model.adjacency(t.train.edge_index, t.train.edge_weight, t.sub.num_nodes)  # = val's
         if objective == "structure":
             t.structure = structure_targets(t.sub, t.train, comp_weight=comp_weight, feat_weight=feat_weight)
+        if batch == "window":  # the training windows also encode for validation (= val's edges)
+            t.adj = batching.WindowPlan(model, t.train.edge_index, t.train.edge_weight, t.sub.num_nodes,
+                                        window_edges=window_edges, loss_hops=1)
+            t.batches = _window_batches(t, t.adj, objective=objective)
+        else:
+            t.adj = model.adjacency(t.train.edge_index, t.train.edge_weight, t.sub.num_nodes)  # = val's
     if init is not None:
         try:
             model.load_state_dict(init)
@@ -575,24 +694,29 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
     rows, best = [], (-np.inf, 0, None)
     bar = tqdm(range(1, epochs + 1), desc="train", unit="epoch", disable=common.progress_disabled())
     for epoch in bar:
-        model.train()
-        opt.zero_grad()
-        parts = []
-        for t in tasks:
-            neg = torch.from_numpy(_epoch_negatives(t, objective, rng)).to(device)
-            parts.append(model.loss(t.sub, t.adj, t.train.edge_label_index, neg, strength=t.strength,
-                                    strength_weight=strength_weight, structure=t.structure))
-        loss, recon, kl = (sum(p[k] for p in parts) for k in range(3))
-        loss.backward()
-        opt.step()
+        if batch == "window":
+            loss_value, recon_value, kl_value = _window_epoch(model, opt, tasks, objective=objective,
+                                                              strength_weight=strength_weight, rng=rng,
+                                                              device=device)
+        else:
+            model.train()
+            opt.zero_grad()
+            parts = []
+            for t in tasks:
+                neg = torch.from_numpy(_epoch_negatives(t, objective, rng)).to(device)
+                parts.append(model.loss(t.sub, t.adj, t.train.edge_label_index, neg, strength=t.strength,
+                                        strength_weight=strength_weight, structure=t.structure))
+            loss, recon, kl = (sum(p[k] for p in parts) for k in range(3))
+            loss.backward()
+            opt.step()
+            loss_value, recon_value, kl_value = loss.item(), recon.item(), kl.item()
         scores = [_epoch_scores(model, t) for t in tasks]
         val_auc, val_ap, val_matched_auc, held_out = scores[0]
         if stop_on == "structure":
             score = -float(np.mean([s[3] for s in scores]))
         else:
             score = float(np.mean([s[2] if stop_on == "matched-auc" else s[0] for s in scores]))
-        loss_value = loss.item()
-        rows.append(dict(epoch=epoch, loss=loss_value, recon=recon.item(), kl=kl.item(),
+        rows.append(dict(epoch=epoch, loss=loss_value, recon=recon_value, kl=kl_value,
                          val_auc=val_auc, val_ap=val_ap, val_matched_auc=val_matched_auc,
                          held_out_structure=held_out, score=score))
         bar.set_postfix(loss=f"{loss_value:.4f}", val_auc=f"{val_auc:.4f}", matched=f"{val_matched_auc:.4f}")
@@ -609,11 +733,16 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
                        train_seconds=round(time.perf_counter() - t0, 2), decoder=decoder, encoder=encoder,
                        layers=layers, objective=objective, stop_on=stop_on, use_edge_weight=use_edge_weight,
                        fine_tuned=init is not None, n_graphs=len(tasks))
+    if batch == "window":  # (absent for full batch, so full-batch metrics.json keep their bytes)
+        common_part["batch"] = dict(mode="window", window_edges=window_edges,
+                                    windows=[len(t.adj) for t in tasks],
+                                    steps_per_epoch=sum(len(t.batches) for t in tasks))
     per_graph = []
     for t in tasks:
         m = dict(negatives=t.negatives)
         m["val_auc"], m["val_ap"], m["val_matched_auc"], _ = _epoch_scores(model, t)  # one encoding
-        test_adj = model.adjacency(t.test.edge_index, t.test.edge_weight, t.sub.num_nodes)
+        test_adj = batching.adjacency(model, t.test.edge_index, t.test.edge_weight, t.sub.num_nodes, batch=batch,
+                                      window_edges=window_edges)
         m.update(_test_metrics(model, t.sub, test_adj, t.test, link_keys=t.link_keys, rng=rng))
         m["split"] = dict(
             usable_bins=t.sub.num_nodes, masked_bins=t.data.num_nodes - t.sub.num_nodes,
@@ -626,7 +755,7 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
     if len(tasks) > 1:
         metrics["graphs"] = per_graph
     t = tasks[0]
-    return TrainResult(model.eval(), history, metrics, (t.sub, t.train, t.val, t.test))
+    return TrainResult(model.eval(), history, metrics, (t.sub, t.train, t.val, t.test), batch, window_edges)
 
 
 def _test_metrics(model: vgae.VGAE, sub: Data, adj: Tensor, test: Data, *, link_keys: np.ndarray,
@@ -778,6 +907,7 @@ def build_parser() -> common.ArgumentParser:
                    "only; auto = cis for a graph over several chromosomes without trans links, "
                    "else all [%(default)s]")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    batching.add_batch_args(p)
     vgae.add_device_args(p)
     return p
 
@@ -832,8 +962,8 @@ def _train_and_write(args: argparse.Namespace, gs: list[dict[str, Any]], datas: 
     res = train_vgae(datas, use_edge_weight=args.edge_weight, lr=args.lr, epochs=args.epochs,
                      patience=args.patience, val_frac=args.val_frac, test_frac=args.test_frac,
                      negatives=args.negatives, rng=rng, device=device, strength_weight=args.strength_weight,
-                     comp_weight=args.comp_weight, feat_weight=args.feat_weight,
-                     init=None if init is None else init["state_dict"], **_design(args, init))
+                     comp_weight=args.comp_weight, feat_weight=args.feat_weight, batch=args.batch,
+                     window_edges=args.window_edges, init=None if init is None else init["state_dict"], **_design(args, init))
     g, data = gs[0], datas[0]
     prov = common.provenance(args, inputs=[*args.graph, *([args.init] if args.init else [])], seed=args.seed,
                              device=str(device))
@@ -851,7 +981,10 @@ def _train_and_write(args: argparse.Namespace, gs: list[dict[str, Any]], datas: 
         "metrics": res.metrics, "provenance": prov})
     names = ["emb.npy"] + [f"emb_{Path(p).stem}.npy" for p in args.graph[1:]]
     for name, gk, dk in zip(names, gs, datas):
-        vgae.save_embedding(str(outdir / name), vgae.embed(res.model, dk.to(device)), gk, prov)
+        dk = dk.to(device)
+        adj = batching.adjacency(res.model, dk.edge_index, dk.edge_weight, dk.num_nodes, batch=res.batch,
+                                 window_edges=res.window_edges)
+        vgae.save_embedding(str(outdir / name), vgae.embed(res.model, dk, adj), gk, prov)
     common.write_json(outdir / "metrics.json", res.metrics)
     common.write_table(outdir / "training_curve.csv", res.history)
     common.save_figure(curve_figure(res.history, res.metrics["best_epoch"]), outdir / "training_curve.png")
