@@ -351,12 +351,13 @@ def _run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     common.ensure_writable_dir(out.parent)
     all_mode = hicio.wants_all(args.chrom)
-    tracks, names, target, region = features.read_node_inputs(
+    # each chromosome is read once: its structural features (E1-E3, coverage) are filled in as
+    # build_graph takes its edges, and the feature matrix is complete before it is used
+    tracks, names, target, region, chrom_blocks = features.node_inputs_and_blocks(
         clr, chroms, bigwigs=args.bigwigs, names=names, structural=args.structural, weight_name=weight_name,
         all_mode=all_mode, target_eigs=args.compartment_target)
-    blocks = (hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
-              for c in tqdm(chroms, desc="contacts", unit="chrom",
-                            disable=common.progress_disabled() or len(chroms) < 2))
+    blocks = tqdm(chrom_blocks, total=len(chroms), desc="contacts", unit="chrom",
+                  disable=common.progress_disabled() or len(chroms) < 2)
     if args.min_contacts and args.edge_rule != "count":
         log.info("--min-contacts %g is ignored with --edge-rule %s (edges come from observed/expected, "
                  "not raw counts); pass --edge-rule count for the raw-count threshold",

@@ -130,29 +130,55 @@ def read_node_inputs(clr, chroms: Sequence[str], *, bigwigs: Sequence[str], name
     compartment target and region of :func:`contact_features` over the same bins
     (region indices made unique across chromosomes). E1 (feature and target) is
     oriented by the bigWigs of known sign (active marks), else by raw coverage.
+    :func:`node_inputs_and_blocks` gives the same and the chromosomes' contacts, read once.
+    """
+    x, names, target, region, blocks = node_inputs_and_blocks(
+        clr, chroms, bigwigs=bigwigs, names=names, structural=structural, weight_name=weight_name,
+        all_mode=all_mode, target_eigs=target_eigs)
+    for _ in blocks:  # fills the structural columns, target and region
+        pass
+    return x, names, target, region
+
+
+def node_inputs_and_blocks(clr, chroms: Sequence[str], *, bigwigs: Sequence[str], names: Sequence[str],
+                           structural: Sequence[str], weight_name: str | None, all_mode: bool = False,
+                           target_eigs: int = 0):
+    """:func:`read_node_inputs` and the contacts, each chromosome read from the file once.
+
+    Returns ``(x, names, target, region, blocks)``: ``blocks`` is a generator of each
+    chromosome's :class:`hicio.CisBlock`, in order, that fills the structural columns of
+    ``x``, ``target`` and ``region`` as it goes (the arrays are complete once it is
+    exhausted; the bigWig columns are there from the start). One chromosome's pixels are
+    in memory at a time when the consumer drops each block (``build_graph.build_graph``).
     """
     import orientation
 
     bins = hicio.bin_table(clr, chroms)
     sizes = {c: int(n) for c, n in clr.chromsizes.items()}
     tracks = hicio.read_tracks(bigwigs, bins, allow_missing=all_mode, chromsizes=sizes) if bigwigs else None
-    parts = [tracks] if bigwigs else []
+    n_tracks = len(bigwigs) if bigwigs else 0
+    x = np.full((len(bins), n_tracks + len(structural)), np.nan)
+    if bigwigs:
+        x[:, :n_tracks] = tracks
     target = np.zeros((len(bins), target_eigs), dtype=np.float32)
     region = np.full(len(bins), -1, dtype=np.int64)
-    if structural or target_eigs:
-        signed = orientation.known_tracks(tracks, list(names)) if bigwigs else None
-        cens = centromeres_for(clr, chroms)
-        cols, offset, n_regions = [], 0, 0
+    want = bool(structural or target_eigs)
+    signed = orientation.known_tracks(tracks, list(names)) if bigwigs and want else None
+    cens = centromeres_for(clr, chroms) if want else {}
+
+    def blocks():
+        offset, n_regions = 0, 0
         for c in chroms:
             block = hicio.read_cis(clr, c, weight_name=weight_name, allow_empty=all_mode)
-            orient = signed.rows(offset, offset + block.n) if signed is not None else None
-            x, t, r = contact_features(block, structural, target_eigs=target_eigs, centromere=cens.get(c),
-                                       orient=orient)
-            cols.append(x)
-            target[offset:offset + block.n] = t
-            region[offset:offset + block.n] = np.where(r >= 0, r + n_regions, -1)
-            n_regions += int(r.max()) + 1 if (r >= 0).any() else 0
+            if want:
+                orient = signed.rows(offset, offset + block.n) if signed is not None else None
+                f, t, r = contact_features(block, structural, target_eigs=target_eigs, centromere=cens.get(c),
+                                           orient=orient)
+                x[offset:offset + block.n, n_tracks:] = f
+                target[offset:offset + block.n] = t
+                region[offset:offset + block.n] = np.where(r >= 0, r + n_regions, -1)
+                n_regions += int(r.max()) + 1 if (r >= 0).any() else 0
             offset += block.n
-        if structural:
-            parts.append(np.vstack(cols))
-    return np.hstack(parts), [*names, *structural], target, region
+            yield block
+
+    return x, [*names, *structural], target, region, blocks()
