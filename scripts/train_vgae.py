@@ -100,6 +100,9 @@ PATIENCE = {"structure": 50, "auc": 20, "matched-auc": 20}
 #: starts at the level of an all-zero embedding (a fresh encoder's mu is near 0), which the first
 #: noisy epochs exceed before training brings it below (early stopping's usual ``min_epochs``).
 MIN_EPOCHS = {"structure": 25, "auc": 0, "matched-auc": 0}
+#: Random non-links counted for the distance decoder's starting bias: 4 per training link, at most this
+#: many (per-bucket log odds need no more; 4 x 10 M links at 10 kb genome-wide would take GBs).
+INIT_BIAS_NEGATIVES = 4_000_000
 #: ``--preset seed``: the seed's model and training, exactly.
 SEED_PRESET = dict(encoder="gcn", decoder="inner", objective="bce", stop_on="auc")
 
@@ -164,6 +167,13 @@ def split_links(sub: Data, *, val_frac: float, test_frac: float) -> tuple[Data, 
 def pair_keys(pairs: np.ndarray, n: int) -> np.ndarray:
     """One int64 key per unordered node pair: ``min * n + max``."""
     return np.minimum(pairs[0], pairs[1]) * n + np.maximum(pairs[0], pairs[1])
+
+
+def unique_keys(keys: np.ndarray) -> np.ndarray:
+    """``np.unique(keys)`` of int64 pair keys, by one sort: numpy 2.4's hash-based ``unique`` takes
+    ~6 s for 3 M keys spread over a large range (160x the sort), minutes at 10 kb genome-wide."""
+    keys = np.sort(np.asarray(keys).ravel())
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if keys.size else keys
 
 
 def _is_link(keys: np.ndarray, link_keys: np.ndarray) -> np.ndarray:
@@ -456,8 +466,8 @@ def _make_task(data: Data, *, val_frac: float, test_frac: float, negatives: str,
     check_trainable(data, val_frac=val_frac, test_frac=test_frac)
     sub, _ = usable_subgraph(data)
     train, val, test = split_links(sub, val_frac=val_frac, test_frac=test_frac)
-    train_keys = np.unique(pair_keys(train.edge_label_index.numpy(), sub.num_nodes))
-    link_keys = np.unique(pair_keys(sub.edge_index.numpy(), sub.num_nodes))  # every link
+    train_keys = unique_keys(pair_keys(train.edge_label_index.numpy(), sub.num_nodes))
+    link_keys = unique_keys(pair_keys(sub.edge_index.numpy(), sub.num_nodes))  # every link
     negatives = negatives_mode(sub, negatives)
     neg_chrom = sub.chrom_id.numpy() if negatives == "cis" else None
     if neg_chrom is not None:
@@ -563,7 +573,7 @@ def _window_batches(task: _Task, plan: batching.WindowPlan, *, objective: str) -
             strength=None if task.strength is None else task.strength[torch.as_tensor(sel, device=dev)],
             structure=None if task.structure is None else task.structure.restrict(w.start, w.end, w.core_start,
                                                                                   w.core_end),
-            loss_off=w.loss_start - w.start, n_loss=n_loss, keys=np.unique(pair_keys(inside, n_loss)),
+            loss_off=w.loss_start - w.start, n_loss=n_loss, keys=unique_keys(pair_keys(inside, n_loss)),
             loss_pos=loss_pos - (loss_pos.min() if loss_pos.size else 0),
             loss_chrom=chrom_all[w.loss_start:w.loss_end]))
     return out
@@ -635,7 +645,7 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
     epoch; ``window`` in one step per genomic window of about ``window_edges`` message-passing
     edges (:mod:`batching`: exact halo, each training link once per epoch, negatives within the
     window, the structure terms on the window's core); ``auto`` is ``window`` above
-    :data:`batching.AUTO_WINDOW_EDGES` training edges. Validation, test and the embedding are
+    :data:`batching.AUTO_WINDOW_EDGES` directed edges between usable bins. Validation, test and the embedding are
     the same numbers either way for the same weights (eval-mode encoding in windows is exact).
 
     Returns
@@ -664,7 +674,7 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
                       decoder=decoder, max_link_bins=max(map(_max_link_bins, tasks)),
                       use_edge_weight=use_edge_weight, encoder=encoder, layers=layers,
                       feature_head=objective == "structure").to(device)
-    batch = batching.resolve(batch, max(t.train.edge_index.size(1) for t in tasks))
+    batch = batching.resolve(batch, max(t.sub.edge_index.size(1) for t in tasks))
     for t in tasks:
         for name in ("sub", "train", "val", "val_matched", "test"):
             setattr(t, name, getattr(t, name).to(device))
@@ -687,7 +697,8 @@ def train_vgae(data: Data | Sequence[Data], *, hidden: int = 64, latent: int = 3
     elif decoder == "distance":
         dec, t = model.decoder, tasks[0]
         pos_train = t.train.edge_label_index
-        neg = torch.from_numpy(sample_negatives(t.sub.num_nodes, 4 * pos_train.size(1), link_keys=t.train_keys,
+        n_neg = min(4 * pos_train.size(1), INIT_BIAS_NEGATIVES)
+        neg = torch.from_numpy(sample_negatives(t.sub.num_nodes, n_neg, link_keys=t.train_keys,
                                                 rng=rng, chrom=t.neg_chrom)).to(device)
         dec.init_bias(dec.buckets(pos_train, t.sub.pos, t.sub.chrom_id), dec.buckets(neg, t.sub.pos, t.sub.chrom_id))
     opt = torch.optim.Adam(model.parameters(), lr=lr)

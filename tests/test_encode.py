@@ -78,6 +78,19 @@ def test_refit_undoes_an_affine_shift_of_the_features(kit):
     assert not np.allclose(frozen, train_emb, atol=1e-2)
 
 
+@pytest.mark.parametrize("bn", encode_graph.BN_MODES)
+def test_window_encoding_gives_the_same_embedding(kit, bn):
+    """--batch window (genomic windows with an exact halo) = one batch, up to float round-off."""
+    g = common.load_graph(kit["other"])
+    full = encode_graph.encode_graph(encode_graph.load_model(kit["model"])[0], vgae.prepare_graph(g), bn=bn,
+                                     batch="full")
+    win = encode_graph.encode_graph(encode_graph.load_model(kit["model"])[0], vgae.prepare_graph(g), bn=bn,
+                                    batch="window", window_edges=300)
+    assert np.abs(win - full).max() < 1e-5 and np.abs(full).max() > 1e-2
+    assert np.array_equal(encode_graph.encode_graph(encode_graph.load_model(kit["model"])[0],
+                                                    vgae.prepare_graph(g), bn=bn), full)  # auto: one batch here
+
+
 # ----------------------------------------------------------------------------
 # bad input
 # ----------------------------------------------------------------------------
@@ -88,6 +101,7 @@ def test_refit_undoes_an_affine_shift_of_the_features(kit):
     ("evil", "graph", (), ("not a safe chromatin-gnn model",)),
     ("model", "evil", (), ("not a safe chromatin-gnn graph",)),
     ("model", "graph", ("--device", "tpu"), ("unknown device 'tpu'",)),
+    ("model", "graph", ("--window-edges", "0"), ("--window-edges", "positive integer")),
     ("model", "graph", ("--out", "{blocker}/emb.npy"), ("cannot create output directory",)),
     ("model", "graph", ("--out", "{tmp}/out/emb.txt"), ("--out must end in .npy",)),
 ])
