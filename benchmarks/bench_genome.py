@@ -1,8 +1,13 @@
-"""Genome-wide benchmark (issue 9, "Targets"): simulated hg38 autosomes at 25 kb.
+"""Genome-wide benchmark (issue 9 at 25 kb, issue 18 at 10 kb): simulated hg38 autosomes.
 
-    python benchmarks/bench_genome.py                      # all 22 autosomes (~115,000 bins)
+    python benchmarks/bench_genome.py                      # all 22 autosomes at 25 kb (~115,000 bins)
+    python benchmarks/bench_genome.py --res 10000          # the same at 10 kb (~290,000 bins)
     python benchmarks/bench_genome.py --quick              # smoke test: two small chromosomes
     python benchmarks/bench_genome.py --steps report       # rewrite GENOME.md from saved records
+
+Each resolution keeps its records in its own work folder (``benchmarks/_work/genome`` for
+25 kb, ``genome_10kb`` for 10 kb); the report step writes GENOME.md with one section per
+resolution that has records, each with its own targets (:data:`TARGETS`).
 
 Steps (``--steps``, in order; each saves its record in ``<work>/genome.json`` so a later
 call can resume or only re-report):
@@ -49,8 +54,28 @@ log = logging.getLogger("chromatin_gnn.bench_genome")
 
 STEPS = ("simulate", "pipeline", "accuracy", "scaling", "report")
 CELLS = benchlib.CELLS
-TARGET_WALL_S = 30 * 60
-TARGET_RSS_MB = 12 * 1024
+#: Per resolution: (whole-pipeline wall s, peak RSS MB, issue). 25 kb: issue 9; 10 kb: issue 18.
+TARGETS = {25000: (30 * 60, 12 * 1024, 9), 10000: (45 * 60, 16 * 1024, 18)}
+#: Resolutions reported, in GENOME.md's order.
+REPORTED = (10000, 25000)
+
+
+def targets_for(res: int) -> tuple[int, int, int]:
+    """(wall s, RSS MB, issue) of ``res``; a resolution without its own targets takes 10 kb's."""
+    return TARGETS.get(res, TARGETS[10000])
+
+
+def run_res(rec: dict) -> int:
+    """Resolution of a record: its ``config.res``, else the ``--res`` of its simulation (25 kb)."""
+    cfg = rec.get("config", {})
+    if cfg.get("res"):
+        return int(cfg["res"])
+    sim = list(cfg.get("sim_args", []))
+    return int(sim[sim.index("--res") + 1]) if "--res" in sim else 25000
+
+
+def kb(res: int) -> str:
+    return f"{res / 1000:g} kb"
 TARGET_AGREEMENT = 0.95
 #: Arms with fewer scored bins are listed but not held to the target.
 MIN_ARM_BINS = 40
@@ -190,17 +215,17 @@ def accuracy(raw: Path, results: Path, tag: str) -> dict:
 # ----------------------------------------------------------------------------
 # per-chromosome scaling
 # ----------------------------------------------------------------------------
-def scaling(raw: Path, chroms: Sequence[str], *, repeat: int = 3) -> dict:
+def scaling(raw: Path, chroms: Sequence[str], *, repeat: int = 3, res: int = 25000) -> dict:
     """Median in-process seconds per chromosome of the per-chromosome work of the two
     contact stages: ``hicio.read_cis`` (pixels + balancing), ``build_graph.cis_edges``
     (pipeline defaults: 5 Mb, ≥ 10 contacts) and ``compute_compartments.call_compartments``
-    (per arm, CTCF orientation), on the first cell's 25 kb cooler."""
+    (per arm, CTCF orientation), on the first cell's cooler at ``res``."""
     import build_graph
     import compute_compartments as cc
     import hicio
 
     cell = CELLS[0]
-    clr = hicio.open_cooler(str(raw / f"{cell}.mcool"), res=25000)
+    clr = hicio.open_cooler(str(raw / f"{cell}.mcool"), res=res)
     sizes = {c: int(n) for c, n in clr.chromsizes.items()}
     cens = cc.chrom_centromeres(sizes, list(chroms), assembly="auto")
     bins = hicio.bin_table(clr, list(chroms))
@@ -258,7 +283,7 @@ def scaling_fits(series: dict[str, pd.DataFrame]) -> dict[str, tuple[float, floa
 # ----------------------------------------------------------------------------
 # report
 # ----------------------------------------------------------------------------
-def scaling_figure(series: dict[str, pd.DataFrame], fits: dict[str, tuple[float, float]]):
+def scaling_figure(series: dict[str, pd.DataFrame], fits: dict[str, tuple[float, float]], *, res: int = 25000):
     """Log-log plot of seconds vs bins per series (``bins``, ``seconds`` columns) and its fit."""
     import matplotlib
     matplotlib.use("Agg")
@@ -270,8 +295,8 @@ def scaling_figure(series: dict[str, pd.DataFrame], fits: dict[str, tuple[float,
         pts = ax.loglog(d["bins"], d["seconds"], marker, ls="none", label=f"{name} (k = {k:.2f})")
         x = np.geomspace(d["bins"].min(), d["bins"].max(), 20)
         ax.loglog(x, np.exp(log_a) * x ** k, "-", color=pts[0].get_color(), lw=1)
-    ax.set(xlabel="bins in the chromosome (25 kb)", ylabel="seconds per chromosome",
-           title="Cost by chromosome size")
+    ax.set(xlabel=f"bins in the chromosome ({kb(res)})", ylabel="seconds per chromosome",
+           title=f"Cost by chromosome size ({kb(res)})")
     ax.legend(fontsize=7)
     return fig
 
@@ -319,19 +344,20 @@ def stage_rows(rec: dict) -> list[list]:
 
 
 def target_rows(rec: dict) -> list[list]:
-    """Target, measured, pass/FAIL for the issue's three targets."""
+    """Target, measured, pass/FAIL for the issue's three targets (those of the record's resolution)."""
     sim, pipe, acc = rec.get("simulate"), rec.get("pipeline"), rec.get("accuracy")
-    wall_ok = (None if not pipe else pipe["wall_s"] <= TARGET_WALL_S if not pipe.get("incomplete")
-               else False if pipe["wall_s"] > TARGET_WALL_S else None)
+    target_wall, target_rss, _ = targets_for(run_res(rec))
+    wall_ok = (None if not pipe else pipe["wall_s"] <= target_wall if not pipe.get("incomplete")
+               else False if pipe["wall_s"] > target_wall else None)
     rss = [x for x in [pipe and pipe["peak_rss_mb"], sim and sim["peak_rss_mb"],
                        *[s.get("peak_rss_mb") for s in (pipe or {}).get("stages", {}).values()]] if x]
     wall = "not run"
     if pipe:
         wall = secs(pipe["wall_s"]) + " s" + (f" ({secs(pipe['wall_s'] + sim['wall_s'])} s with the simulation "
                                               "before it)" if sim else "")
-    trows = [["Whole pipeline ≤ 30 min", wall, _pass(wall_ok)],
-             ["Peak RSS ≤ 12 GB (simulate and pipeline)", f"{max(rss):.0f} MB" if rss else "not run",
-              _pass(max(rss) <= TARGET_RSS_MB if rss else None)]]
+    trows = [[f"Whole pipeline ≤ {target_wall // 60} min", wall, _pass(wall_ok)],
+             [f"Peak RSS ≤ {target_rss // 1024} GB (simulate and pipeline)",
+              f"{max(rss):.0f} MB" if rss else "not run", _pass(max(rss) <= target_rss if rss else None)]]
     if acc:
         trows.append([f"Per-arm agreement with truth ≥ 95% (arms with ≥ {MIN_ARM_BINS} scored bins, both cells)",
                       f"min {acc['min_arm']:.3f}; {acc['n_arms_below']} of {acc['n_arms_held']} arms below; "
@@ -387,16 +413,33 @@ def cost_by_size(rec: dict, fits: dict[str, tuple[float, float]], *, genome_run:
     return lines
 
 
-def render(rec: dict, *, figure: Path) -> str:
-    """GENOME.md from the saved records (missing steps are reported as such)."""
+def when(rec: dict) -> str:
+    """'simulated <UTC>; pipeline started <UTC>' from the records (what is known)."""
+    sim, pipe = rec.get("simulate") or {}, rec.get("pipeline") or {}
+    out = []
+    if sim.get("start"):
+        t = dt.datetime.fromtimestamp(sim["start"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        out.append(f"simulation started {t}")
+    if pipe.get("started_utc"):
+        out.append(f"pipeline started {pipe['started_utc']}"
+                   + (" (not finished when this was written)" if pipe.get("incomplete") else ""))
+    return "; ".join(out) or "time not recorded"
+
+
+def render_run(rec: dict, *, figure: Path) -> list[str]:
+    """One resolution's section of GENOME.md from its saved records (missing steps are
+    reported as such)."""
     cfg, mach = rec["config"], rec.get("machine", {})
     sim, pipe = rec.get("simulate"), rec.get("pipeline")
     acc, sc = rec.get("accuracy"), rec.get("scaling")
-    lines = ["# Genome-wide benchmark (issue 9 targets)", "",
+    res = run_res(rec)
+    wall_t, rss_t, issue = targets_for(res)
+    lines = [f"## {kb(res)}: issue {issue} targets (≤ {wall_t // 60} min, ≤ {rss_t // 1024} GB)", "",
+             f"When: {when(rec)}.  ",
              f"Command: `{cfg['command']}`  ", f"Pipeline flags: `{' '.join(cfg['pipeline_args'])}`  ",
              f"Dataset: `simulate_data.py {' '.join(cfg['sim_args'])}` "
-             f"({cfg.get('n_bins', 'n/a')} bins at 25 kb, {cfg.get('n_chroms', 'n/a')} chromosomes).",
-             "", "## Machine", "",
+             f"({num(cfg.get('n_bins'), ',')} bins at {kb(res)}, {cfg.get('n_chroms', 'n/a')} chromosomes).",
+             "", "### Machine", "",
              f"{mach.get('cores')} cores ({mach.get('cores_usable')} usable), {mach.get('ram_gib')} GiB RAM, "
              f"{mach.get('cpu')}; {mach.get('os')}; Python {mach.get('python')}; git {mach.get('git')}.  ",
              "The machine is shared with other engineers' jobs: a load average above the core count "
@@ -408,7 +451,7 @@ def render(rec: dict, *, figure: Path) -> str:
                      f"{mach.get('cores')} cores.")
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in rec.get("versions", {}).items()), ""]
 
-    lines += ["## Stages", ""]
+    lines += ["### Stages", ""]
     rows = stage_rows(rec)
     if sim and sim.get("measured_with"):
         lines += [f"The simulate figure was measured with {sim['measured_with']}.", ""]
@@ -418,7 +461,7 @@ def render(rec: dict, *, figure: Path) -> str:
               f"{cfg['poll']} s (a peak shorter than that can be missed); the whole-pipeline peak is "
               "`getrusage(RUSAGE_CHILDREN).ru_maxrss` (the largest single process, exact).", ""]
 
-    lines += ["## Targets", "", md_table(["Target", "Measured", "Result"], target_rows(rec)), ""]
+    lines += ["### Targets", "", md_table(["Target", "Measured", "Result"], target_rows(rec)), ""]
     if cfg.get("note"):
         lines += [cfg["note"], ""]
 
@@ -428,7 +471,7 @@ def render(rec: dict, *, figure: Path) -> str:
         arows = [[arm] + [int(wide.loc[arm, ("bins", c)]) if ("bins", c) in wide.columns else None
                           for c in CELLS] + [wide.loc[arm, ("agreement", c)] for c in CELLS]
                  for arm in wide.index]
-        lines += ["## Compartment agreement per arm", "",
+        lines += ["### Compartment agreement per arm", "",
                   "Calls `results/<cell>/compartments_all.csv` vs `truth.tsv`, on bins that are A/B in "
                   "both; arms split at the hg38 centromere midpoint as `compute_compartments` does.", "",
                   md_table(["Arm"] + [f"bins {c}" for c in CELLS] + [f"agreement {c}" for c in CELLS],
@@ -437,8 +480,61 @@ def render(rec: dict, *, figure: Path) -> str:
     series = scaling_series(rec)
     if series:
         fits = scaling_fits(series)
-        common.save_figure(scaling_figure(series, fits), figure)
-        lines += ["## Cost by chromosome size", "", *cost_by_size(rec, fits), "", f"![scaling]({figure.name})", ""]
+        common.save_figure(scaling_figure(series, fits, res=res), figure)
+        lines += ["### Cost by chromosome size", "", *cost_by_size(rec, fits), "", f"![scaling]({figure.name})", ""]
+    return lines
+
+
+def figure_name(res: int, *, quick: bool = False) -> str:
+    """``genome_scaling.png`` (25 kb, the first record), else ``genome_scaling_<res>kb.png``."""
+    return ("genome_scaling" + ("" if res == 25000 else f"_{res // 1000}kb")
+            + ("_quick" if quick else "") + ".png")
+
+
+SECTION_RE = re.compile(r"^## (\d+(?:\.\d+)?) kb: ", re.M)
+OLD_TITLE = "# Genome-wide benchmark (issue 9 targets)"
+
+
+def carried_sections(text: str) -> dict[int, str]:
+    """Each resolution's section of an existing GENOME.md (res -> Markdown), to carry over a
+    run whose records are not on this machine. The one-run file written before ``--res``
+    (title :data:`OLD_TITLE`) is the 25 kb section, its headings moved down one level."""
+    if text.startswith(OLD_TITLE):
+        body = text[len(OLD_TITLE):].strip("\n")
+        body = re.sub(r"^## ", "### ", body, flags=re.M)
+        t = TARGETS[25000]
+        return {25000: f"## 25 kb: issue 9 targets (≤ {t[0] // 60} min, ≤ {t[1] // 1024} GB)\n\n{body}\n"}
+    heads = list(SECTION_RE.finditer(text))
+    out = {}
+    for k, m in enumerate(heads):
+        sec = text[m.start():heads[k + 1].start() if k + 1 < len(heads) else len(text)]
+        head, _, rest = sec.partition("\n")
+        rest = re.sub(r"\A\s*\*Carried over unchanged[^\n]*\n", "", rest)  # the note render adds
+        out[int(round(float(m.group(1)) * 1000))] = f"{head}\n\n{rest.strip(chr(10))}\n"
+    return out
+
+
+def render(runs: dict[int, dict], *, out: Path, quick: bool = False,
+           carried: dict[int, str] | None = None) -> str:
+    """GENOME.md: one section per resolution with records (``runs``: res -> records), in
+    :data:`REPORTED` order; figures beside ``out``. ``carried`` (res -> Markdown, from
+    :func:`carried_sections`) fills in resolutions without records, marked as carried over."""
+    carried = {r: t for r, t in (carried or {}).items() if r not in runs}
+    order = [r for r in REPORTED if r in runs or r in carried] + sorted(
+        r for r in {*runs, *carried} if r not in REPORTED)
+    lines = ["# Genome-wide benchmark: simulated hg38 autosomes", "",
+             "Each section is one resolution's run with its own targets (10 kb: issue 18; 25 kb: "
+             "issue 9), saying what was run and when. `python benchmarks/bench_genome.py --res R` "
+             "measures one (records under `benchmarks/_work/genome` for 25 kb, `genome_10kb` for 10 kb); "
+             "`--steps report` rewrites this file from every resolution's saved records.", ""]
+    for res in order:
+        if res in runs:
+            lines += render_run(runs[res], figure=out.with_name(figure_name(res, quick=quick)))
+            continue
+        head, _, rest = carried[res].partition("\n")
+        lines += [head, "", f"*Carried over unchanged from the previous {out.name}: this run's records "
+                  f"(`{work_dir(res).relative_to(ROOT)}`) are not on the machine that wrote this file.*",
+                  rest.rstrip("\n"), ""]
     return "\n".join(lines)
 
 
@@ -455,39 +551,33 @@ def load_records(work: Path) -> dict:
     return rec
 
 
-def section(cfg: benchlib.Config) -> benchlib.Section:
-    """Section 6 of RESULTS.md: the targets and stage table of the latest genome-wide run.
+def md_rows(text: str, heading: str) -> list[list[str]]:
+    """The body rows of the first Markdown table after ``heading`` in ``text`` (cells stripped)."""
+    at = text.find(heading)
+    if at < 0:
+        return []
+    rows, started = [], False
+    for line in text[at + len(heading):].splitlines():
+        if line.startswith("|"):
+            started = True
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif started:
+            break
+    return rows[2:]  # header and separator
 
-    The run takes about half an hour, so ``benchmarks/run.py`` reports the records that
-    ``bench_genome.py`` saved under ``benchmarks/_work/genome`` and re-measures them only
-    with ``--with-genome``.
-    """
-    sec = benchlib.Section("genome", "6. Genome-wide: simulated hg38 autosomes at 25 kb (issue 9)")
-    if cfg.quick:
-        sec.add("Skipped with `--quick`.")
-        return sec
-    work = cfg.work / "genome"
-    if cfg.with_genome:
-        log.info("genome: bench_genome.py (about half an hour)")
-        subprocess.run([sys.executable, str(Path(__file__)), "--work", str(work), "-q"], check=True,
-                       env=benchlib.child_env())
-    rec = load_records(work)
-    if not rec.get("pipeline"):
-        sec.add("Not measured on this machine yet: `python benchmarks/bench_genome.py` (about half an "
-                "hour), or `python benchmarks/run.py --with-genome`, fills this section.")
-        sec.headline.append(["Genome-wide pipeline (hg38 autosomes, 25 kb)", "not measured",
-                             "`python benchmarks/bench_genome.py`"])
-        return sec
+
+def _run_section(sec: benchlib.Section, rec: dict, res: int, *, remeasured: bool) -> dict:
+    """One resolution's part of section 6 from its records: what ran, load, stages, targets."""
     mach, cfg_g = rec.get("machine", {}), rec.get("config", {})
-    started = rec["pipeline"].get("started_utc")
-    sec.add(f"`run_pipeline.sh {' '.join(cfg_g.get('pipeline_args', []))}` on "
+    wall_t, rss_t, issue = targets_for(res)
+    sec.add(f"### {kb(res)} (issue {issue}: ≤ {wall_t // 60} min, ≤ {rss_t // 1024} GB)",
+            f"`run_pipeline.sh {' '.join(cfg_g.get('pipeline_args', []))}` on "
             f"`simulate_data.py {' '.join(cfg_g.get('sim_args', []))}` ({num(cfg_g.get('n_bins'), ',')} bins, "
-            f"{cfg_g.get('n_chroms', 'n/a')} chromosomes), measured by `python benchmarks/bench_genome.py`"
-            + (f", started {started}" if started else "")
-            + f" (git `{mach.get('git', 'n/a')}`); " + ("re-measured in this run." if cfg.with_genome else
-                                                       "reported from its saved records (`--with-genome` "
-                                                       "re-measures). Details, per-arm table and cost by "
-                                                       "chromosome size: [GENOME.md](GENOME.md)."))
+            f"{cfg_g.get('n_chroms', 'n/a')} chromosomes), measured by `python benchmarks/bench_genome.py"
+            + ("" if res == 25000 else f" --res {res}") + f"` ({when(rec)}; git `{mach.get('git', 'n/a')}`); "
+            + ("re-measured in this run." if remeasured else
+               "reported from its saved records (`--with-genome` re-measures). Details, per-arm table and "
+               "cost by chromosome size: [GENOME.md](GENOME.md)."))
     la = (rec["pipeline"].get("load_avg") or [])
     if la:
         sec.add(f"1-min load average during that run: mean {np.mean(la):.2f} (min {min(la):.2f}, max "
@@ -501,17 +591,82 @@ def section(cfg: benchlib.Config) -> benchlib.Section:
         fits = scaling_fits(series)
         sec.add("**Cost by chromosome size** (the per-chromosome times inside the genome run are in "
                 "GENOME.md).", *[ln for ln in cost_by_size(rec, fits, genome_run=False) if ln],
-                "![cost by chromosome size](genome_scaling.png)")
-        sec.headline.append(["Genome-wide: scaling exponents by chromosome, time ∝ bins^k",
+                f"![cost by chromosome size]({figure_name(res)})")
+        sec.headline.append([f"Genome-wide {kb(res)}: scaling exponents by chromosome, time ∝ bins^k",
                              "; ".join(f"{n} {k:.2f}" for n, (k, _) in fits.items()), "see section 6"])
-    sec.headline += [[f"Genome-wide: {t[0]}", t[1], t[2]] for t in targets]
-    sec.data = {"targets": targets, "stages": stages}
+    sec.headline += [[f"Genome-wide {kb(res)}: {t[0]}", t[1], t[2]] for t in targets]
+    return {"targets": targets, "stages": stages, "source": "records"}
+
+
+def section(cfg: benchlib.Config, *, genome_md: Path | None = BENCH / "GENOME.md") -> benchlib.Section:
+    """Section 6 of RESULTS.md: the targets and stage table of each resolution's genome-wide run
+    (25 kb, issue 9; 10 kb, issue 18).
+
+    A run takes half an hour or more, so ``benchmarks/run.py`` reports the records that
+    ``bench_genome.py`` saved under ``benchmarks/_work/genome`` (25 kb) and ``genome_10kb``
+    and re-measures the 25 kb run only with ``--with-genome``. A resolution without records on
+    this machine is copied from its section of ``genome_md`` (GENOME.md: stages and targets
+    tables, marked as copied); ``genome_md=None`` never copies. ``data``: ``targets`` and
+    ``stages`` of the 25 kb run (as before) and ``runs``: ``{"25 kb": {...}, "10 kb": {...}}``
+    with ``targets``, ``stages`` and ``source`` (``records`` or ``GENOME.md``).
+    """
+    sec = benchlib.Section("genome", "6. Genome-wide: simulated hg38 autosomes at 25 kb (issue 9) "
+                                     "and 10 kb (issue 18)")
+    if cfg.quick:
+        sec.add("Skipped with `--quick`.")
+        return sec
+    if cfg.with_genome:
+        log.info("genome: bench_genome.py (about half an hour)")
+        subprocess.run([sys.executable, str(Path(__file__)), "--work", str(cfg.work / "genome"), "-q"],
+                       check=True, env=benchlib.child_env())
+    carried = (carried_sections(genome_md.read_text())
+               if genome_md is not None and genome_md.is_file() else {})
+    runs = {}
+    for res in (25000, 10000):
+        rec = load_records(cfg.work / work_dir(res).name)
+        wall_t, rss_t, issue = targets_for(res)
+        if rec.get("pipeline"):
+            runs[kb(res)] = _run_section(sec, rec, res, remeasured=cfg.with_genome and res == 25000)
+            continue
+        text = carried.get(res, "")
+        stages, targets = md_rows(text, "### Stages"), md_rows(text, "### Targets")
+        if targets:
+            when_line = next((ln.removeprefix("When: ").rstrip(" .") for ln in text.splitlines()
+                              if ln.startswith("When: ")), None)
+            sec.add(f"### {kb(res)} (issue {issue}: ≤ {wall_t // 60} min, ≤ {rss_t // 1024} GB)",
+                    f"Copied from [GENOME.md](GENOME.md) ({when_line or 'see there for when it was run'}): "
+                    "the run's records are not on this machine. `python benchmarks/bench_genome.py"
+                    + ("" if res == 25000 else f" --res {res}") + "` re-measures it.")
+            if stages:
+                sec.table(["Stage", "Wall s", "Peak RSS MB"], stages)
+            sec.table(["Target", "Measured", "Result"], targets)
+            sec.headline += [[f"Genome-wide {kb(res)}: {t[0]}", t[1], t[2]] for t in targets]
+            runs[kb(res)] = {"targets": targets, "stages": stages, "source": "GENOME.md"}
+            continue
+        sec.add(f"### {kb(res)} (issue {issue}: ≤ {wall_t // 60} min, ≤ {rss_t // 1024} GB)",
+                "Not measured on this machine yet: `python benchmarks/bench_genome.py"
+                + ("" if res == 25000 else f" --res {res}") + "` fills this part"
+                + (", or `python benchmarks/run.py --with-genome`." if res == 25000 else "."))
+        sec.headline.append([f"Genome-wide pipeline (hg38 autosomes, {kb(res)})", "not measured",
+                             "`python benchmarks/bench_genome.py" + ("" if res == 25000 else f" --res {res}")
+                             + "`"])
+    first = runs.get(kb(25000), {})
+    sec.data = {"targets": first.get("targets", []), "stages": first.get("stages", []), "runs": runs}
     return sec
+
+
+def work_dir(res: int, *, quick: bool = False) -> Path:
+    """``benchmarks/_work/genome`` (25 kb, the first record) or ``genome_<res>kb``; ``_quick`` appended."""
+    name = "genome" if res == 25000 else f"genome_{res // 1000}kb"
+    return BENCH / "_work" / (name + ("_quick" if quick else ""))
 
 
 def build_parser() -> common.ArgumentParser:
     p = common.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="two small chromosomes (smoke test)")
+    p.add_argument("--res", type=int, default=25000,
+                   help="resolution (bp) of the simulation and the pipeline; each resolution keeps its "
+                        "own work folder (benchmarks/_work/genome, genome_10kb, ...)")
     p.add_argument("--out", default=str(BENCH / "GENOME.md"), help="the Markdown report")
     p.add_argument("--work", default=None, help="work folder [benchmarks/_work/genome(_quick)]")
     p.add_argument("--raw", default=None, help="simulated data folder [<work>/raw]")
@@ -527,15 +682,16 @@ def build_parser() -> common.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
-    work = Path(args.work or BENCH / "_work" / ("genome_quick" if args.quick else "genome"))
+    work = Path(args.work or work_dir(args.res, quick=args.quick))
     work.mkdir(parents=True, exist_ok=True)
     raw = Path(args.raw) if args.raw else work / "raw"
     # one record file per key, so that concurrent steps never overwrite each other's results
     # (genome.json: the combined record of older runs, overlaid by the per-key files)
     rec = load_records(work)
-    sim_args = list(QUICK_SIM if args.quick else FULL_SIM)
-    pipe_args = ["--chrom", "all", *args.pipeline_args.split()]
-    rec["config"] = {**rec.get("config", {}), "command": " ".join(["python", *(a if len(a) < 100 else "'…'" for a in sys.argv)]),
+    res_args = [] if args.res == 25000 else ["--res", str(args.res)]
+    sim_args = list(QUICK_SIM if args.quick else FULL_SIM) + res_args
+    pipe_args = ["--chrom", "all", *res_args, *args.pipeline_args.split()]
+    rec["config"] = {**rec.get("config", {}), "res": args.res, "command": " ".join(["python", *(a if len(a) < 100 else "'…'" for a in sys.argv)]),
                      "sim_args": sim_args, "poll": args.poll, "raw": str(raw),
                      **({"pipeline_args": pipe_args} if "pipeline" in args.steps else {}),
                      **({"note": args.note} if args.note else {})}
@@ -577,7 +733,7 @@ def _run(args: argparse.Namespace) -> None:
         save()
     if "scaling" in args.steps:
         chroms = args.scaling_chroms or list(n_bins.index)
-        sc = scaling(raw, chroms, repeat=args.repeat)
+        sc = scaling(raw, chroms, repeat=args.repeat, res=args.res)
         for r in sc["rows"]:
             r["bins"] = int(n_bins[r["chrom"]])
         rec["scaling"] = sc
@@ -590,11 +746,18 @@ def _run(args: argparse.Namespace) -> None:
                 if "pipeline" not in rec and partial.is_file() else rec)
         add_per_chrom(view.get("pipeline"))
         out = Path(args.out)
-        text = render(view, figure=out.with_name("genome_scaling.png" if not args.quick
-                                                else "genome_scaling_quick.png"))
+        runs, inputs = {args.res: view}, sorted(work.glob("record_*.json"))
+        if not args.quick and not args.work:  # the other resolutions' saved runs, beside this one
+            for r in REPORTED:
+                other = work_dir(r)
+                if r != args.res and (other / "record_config.json").is_file():
+                    runs[r] = load_records(other)
+                    inputs += sorted(other.glob("record_*.json"))
+        carried = carried_sections(out.read_text()) if out.is_file() else {}
+        text = render(runs, out=out, quick=args.quick, carried=carried)
         with common.atomic_output(out) as tmp:
             tmp.write_text(text)
-        common.write_provenance(out, common.provenance(args, inputs=sorted(work.glob("record_*.json"))))
+        common.write_provenance(out, common.provenance(args, inputs=inputs))
         log.info("wrote %s", out)
     save()
 

@@ -153,5 +153,29 @@ def test_genome_section_without_records_says_how_to_measure(tmp_path):
     import bench_genome
     from benchlib import Config
 
-    sec = bench_genome.section(Config(work=tmp_path))
+    sec = bench_genome.section(Config(work=tmp_path), genome_md=None)
     assert "bench_genome.py" in sec.markdown() and sec.headline[0][1] == "not measured"
+
+
+def test_genome_section_holds_each_resolution_with_its_own_targets(tmp_path):
+    """10 kb records are held to issue 18's targets (45 min, 16 GB); a resolution without records
+    is copied from GENOME.md's section for it, marked as copied."""
+    import bench_genome
+    from benchlib import Config
+
+    _genome_records(tmp_path / "genome_10kb", wall_s=2000.0, min_arm=0.99)  # 33 min: fails 30, passes 45
+    cfg = json.loads((tmp_path / "genome_10kb" / "record_config.json").read_text())
+    (tmp_path / "genome_10kb" / "record_config.json").write_text(json.dumps({**cfg, "res": 10000}))
+    md = tmp_path / "GENOME.md"
+    md.write_text(bench_genome.OLD_TITLE + "\n\n## Stages\n\n| Stage | Wall s | Peak RSS MB |\n|---|---|---|\n"
+                  "| graph | 20 | 654 |\n\n## Targets\n\n| Target | Measured | Result |\n|---|---|---|\n"
+                  "| Whole pipeline ≤ 30 min | 378 s | **pass** |\n")
+    sec = bench_genome.section(Config(work=tmp_path), genome_md=md)
+    runs = sec.data["runs"]
+    assert runs["25 kb"]["source"] == "GENOME.md" and runs["25 kb"]["targets"] == [
+        ["Whole pipeline ≤ 30 min", "378 s", "**pass**"]]
+    assert runs["10 kb"]["source"] == "records"
+    assert [r[0] for r in runs["10 kb"]["targets"]][:2] == ["Whole pipeline ≤ 45 min",
+                                                            "Peak RSS ≤ 16 GB (simulate and pipeline)"]
+    assert [r[2] for r in runs["10 kb"]["targets"]] == ["**pass**", "**pass**", "**pass**"]
+    assert "Copied from [GENOME.md]" in sec.markdown()
