@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -156,7 +157,7 @@ def f3(v) -> str:
 
 
 def report(results: list[dict], *, command: str, load_before: str, load_after: str, started: str,
-           minutes: float) -> str:
+           minutes: float, notes: list[str] = ()) -> str:
     rows = []
     for r in results:
         name = Path(r["source"]).name + (f" x {r['tile']} copies" if r["tile"] > 1 else "")
@@ -192,6 +193,7 @@ def report(results: list[dict], *, command: str, load_before: str, load_after: s
         "terms on the window's bins). s/epoch is `train_seconds / epochs_run` (set-up and per-epoch validation "
         "included); peak RSS is the whole `train_vgae.py` process. The last column encodes the window run's "
         "model over the whole graph in one batch and in windows (eval mode): float round-off only.",
+        *(f"\n{n}" for n in notes),
     ]
     return "\n".join(lines) + "\n"
 
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=BENCH / "_work" / "minibatch")
     p.add_argument("--out", type=Path, default=BENCH / "MINIBATCH.md")
     p.add_argument("--json", type=Path, default=None, help="also write the raw numbers here")
+    p.add_argument("--note", nargs="*", default=[], help="paragraphs appended to the report (e.g. how a graph was made)")
     args = p.parse_args(argv)
     common.setup_logging()
     truths = args.truth or [str(DEFAULT_TRUTH) if gp == DEFAULT_GRAPH else "-" for gp in args.graph]
@@ -224,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                for gp, t, e, k in zip(args.graph, truths, epochs, tiles)]
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    command = f"# commit {commit}\npython benchmarks/bench_minibatch.py " + " ".join(argv or sys.argv[1:])
+    command = f"# commit {commit}\npython benchmarks/bench_minibatch.py " + shlex.join(argv or sys.argv[1:])
     text = report(results, command=command, load_before=before, load_after=load_avg(), started=started,
-                  minutes=(time.perf_counter() - t0) / 60)
+                  minutes=(time.perf_counter() - t0) / 60, notes=args.note)
     with common.atomic_output(args.out) as tmp:
         tmp.write_text(text)
     if args.json:
