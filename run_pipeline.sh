@@ -22,6 +22,7 @@ CHROMS=(chr21); RES=25000; MAX_DIST=1000000; MIN_CONTACTS=10
 EPOCHS=300; PATIENCE=""; HIDDEN=64; LATENT=32; LR=0.01; DROPOUT=0.2
 DECODER=""; SEED=0; DEVICE=auto; BN=refit; MIN_RUN=""; N_PERM=1000
 SIM_ARGS=(); ONLY=""; FROM=""; TO=""; FORCE=0; EXTRA_TRAIN=(); ORIENT=(); FEATURE_NORM=none
+JOBS=$(nproc 2>/dev/null || echo 1); [ "$JOBS" -gt 4 ] && JOBS=4; THREADS=""
 
 usage() {
   cat <<EOF
@@ -63,6 +64,14 @@ Control
   --from STAGE                  run from STAGE to the end (or to --to)
   --to STAGE                    stop after STAGE
   --force                       re-run stages even when their outputs are up to date
+  --jobs N                      steps run at once [$JOBS = CPU cores, at most 4]: with N > 1 the two
+                                cells of a per-cell stage run side by side, compartments + insulation
+                                run beside train + encode, and subcompartments, visualize and
+                                differential run together; --jobs 1 runs one step at a time.
+                                Outputs are identical either way (each step is its own process)
+  --threads N                   BLAS/OpenMP/torch/numba threads per step [1, or OMP_NUM_THREADS when
+                                set]; one thread per step keeps every number independent of the
+                                machine's core count; more can speed up single large steps
   -h, --help
 Stages: ${STAGES[*]}
 EOF
@@ -103,6 +112,8 @@ while [ $# -gt 0 ]; do
     --from) need "$@"; need_stage "$2"; FROM=$2; shift 2;;
     --to) need "$@"; need_stage "$2"; TO=$2; shift 2;;
     --force) FORCE=1; shift;;
+    --jobs) need "$@"; JOBS=$2; shift 2;;
+    --threads) need "$@"; THREADS=$2; shift 2;;
     --chrom)
       shift; CHROMS=()
       while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do CHROMS+=("$1"); shift; done
@@ -123,6 +134,13 @@ done
 [ -n "$ONLY" ] && { [ -n "$FROM" ] || [ -n "$TO" ]; } && die "give --only, or --from/--to, not both"
 [[ "$RES" =~ ^[0-9]+$ ]] && [ "$RES" -gt 0 ] || die "--res must be a positive integer in bp, got '$RES'"
 [[ "$EPOCHS" =~ ^[0-9]+$ ]] || die "--epochs must be a non-negative integer, got '$EPOCHS'"
+[[ "$JOBS" =~ ^[0-9]+$ ]] && [ "$JOBS" -gt 0 ] || die "--jobs must be a positive integer, got '$JOBS'"
+[ -z "$THREADS" ] || { [[ "$THREADS" =~ ^[0-9]+$ ]] && [ "$THREADS" -gt 0 ]; } \
+  || die "--threads must be a positive integer, got '$THREADS'"
+# Threads per step: one by default, so multi-threaded float sums (BLAS, OpenMP) cannot make the numbers
+# depend on the core count or on --jobs, and steps side by side do not oversubscribe the cores
+THREADS=${THREADS:-${OMP_NUM_THREADS:-1}}
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS NUMBA_NUM_THREADS=$THREADS
 
 cd "$ROOT"
 source scripts/bootstrap.sh
@@ -182,17 +200,42 @@ stage() {  # stage NAME "outputs" "inputs" cmd... ; re-run when the command or i
   echo "[pipeline] $name: done in $((SECONDS - t0)) s" >&2
 }
 
+per_cell() {  # per_cell FN args... : FN 1 args, then FN 2 args; side by side when JOBS > 1.
+  # Each cell's output is kept apart and written to the stage log in cell order, as a serial run writes it.
+  local fn=$1; shift
+  if [ "$JOBS" -le 1 ]; then "$fn" 1 "$@" && "$fn" 2 "$@"; return; fi
+  local out1 out2 r1=0 r2=0 pid
+  out1=$(mktemp "$LOGS/.cell1.XXXXXX") && out2=$(mktemp "$LOGS/.cell2.XXXXXX") || return 1
+  "$fn" 1 "$@" >"$out1" 2>&1 & pid=$!
+  "$fn" 2 "$@" >"$out2" 2>&1 || r2=$?
+  wait "$pid" || r1=$?
+  cat "$out1"; [ "$r1" = 0 ] && cat "$out2"  # a serial run stops after a failed cell 1
+  rm -f "$out1" "$out2"
+  [ "$r1" = 0 ] && [ "$r2" = 0 ]
+}
+
+together() {  # together FN [FN..] : run the stage groups FN.. side by side (JOBS > 1), else in turn;
+  # waits for all of them and stops the pipeline when any failed (each names its own stage and log)
+  local fn pids=() failed=0 pid
+  if [ "$JOBS" -le 1 ]; then for fn in "$@"; do "$fn"; done; return; fi
+  for fn in "$@"; do ( "$fn" ) & pids+=($!); done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || exit 1
+}
+
 # Per-cell steps run for both cells inside one stage.
-graphs() {  # graphs <build_graph flags...>
-  "$PY" scripts/build_graph.py --mcool "$MCOOL1" --bigwigs $(bw "$CELL1") --feature-names "${MARKS[@]}" --out "$G1" "$@" &&
-  "$PY" scripts/build_graph.py --mcool "$MCOOL2" --bigwigs $(bw "$CELL2") --feature-names "${MARKS[@]}" --out "$G2" "$@"
+graph_cell() {  # graph_cell K <build_graph flags...>
+  local k=$1; shift; local cell="CELL$k" mcool="MCOOL$k" out="G$k"
+  "$PY" scripts/build_graph.py --mcool "${!mcool}" --bigwigs $(bw "${!cell}") --feature-names "${MARKS[@]}" --out "${!out}" "$@"
 }
-compartments() {  # compartments <compute_compartments flags...>; E1 oriented per arm by the marks
-  # (+ --orient tracks): an active one (or GC/TSS) with the largest |r|, the sign of each from its name
+graphs() { per_cell graph_cell "$@"; }  # graphs <build_graph flags...>
+compartments_cell() {  # compartments_cell K <compute_compartments flags...>; E1 oriented per arm by the
+  # marks (+ --orient tracks): an active one (or GC/TSS) with the largest |r|, the sign of each from its name
+  local k=$1; shift; local cell="CELL$k" mcool="MCOOL$k" out="C$k"
   local names=("${MARKS[@]}") f; for f in "${ORIENT[@]}"; do names+=("$(basename "${f%.*}")"); done
-  "$PY" scripts/compute_compartments.py --mcool "$MCOOL1" --bigwig_orient $(bw "$CELL1") "${ORIENT[@]}" --orient-names "${names[@]}" --out "$C1" "$@" &&
-  "$PY" scripts/compute_compartments.py --mcool "$MCOOL2" --bigwig_orient $(bw "$CELL2") "${ORIENT[@]}" --orient-names "${names[@]}" --out "$C2" "$@"
+  "$PY" scripts/compute_compartments.py --mcool "${!mcool}" --bigwig_orient $(bw "${!cell}") "${ORIENT[@]}" --orient-names "${names[@]}" --out "${!out}" "$@"
 }
+compartments() { per_cell compartments_cell "$@"; }
 
 T_START=$SECONDS
 export MPLBACKEND=Agg PYTHONUNBUFFERED=1
@@ -230,51 +273,64 @@ stage graph "$G1 $G2" "$MCOOL1 $MCOOL2 $BWS" \
   graphs --chrom "${CHROMS[@]}" --res "$RES" --max_dist "$MAX_DIST" --min-contacts "$MIN_CONTACTS" \
   --feature-norm "$FEATURE_NORM"
 
-stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $BWS ${ORIENT[*]}" \
-  compartments --chrom "${CHROMS[@]}" --res "$RES"
-
 # insulation: TAD insulation score + boundaries per cell (scored against planted TADs when simulated)
 I1="$RESULTS/$CELL1/insulation_${TAG}.bedGraph"; I2="$RESULTS/$CELL2/insulation_${TAG}.bedGraph"
 ins_truth=(); [ -e "$TRUTH" ] && ins_truth=(--truth "$TRUTH")
-insulations() {
-  "$PY" scripts/compute_insulation.py --mcool "$MCOOL1" --out "$I1" "$@" &&
-  "$PY" scripts/compute_insulation.py --mcool "$MCOOL2" --out "$I2" "$@"
+insulation_cell() {
+  local k=$1; shift; local mcool="MCOOL$k" out="I$k"
+  "$PY" scripts/compute_insulation.py --mcool "${!mcool}" --out "${!out}" "$@"
 }
-stage insulation "$I1 $I2" "$MCOOL1 $MCOOL2" \
-  insulations --chrom "${CHROMS[@]}" --res "$RES" "${ins_truth[@]}"
+insulations() { per_cell insulation_cell "$@"; }
 
 train_args=(--graph "$G1" --epochs "$EPOCHS" ${PATIENCE:+--patience "$PATIENCE"} --hidden "$HIDDEN" --latent "$LATENT"
             --lr "$LR" --dropout "$DROPOUT" --seed "$SEED" --device "$DEVICE" --outdir "$RESULTS/$CELL1")
 [ -n "$DECODER" ] && train_args+=(--decoder "$DECODER")
-stage train "$MODEL $E1" "$G1" "$PY" scripts/train_vgae.py "${train_args[@]}" "${EXTRA_TRAIN[@]}"
 
-stage encode "$E2" "$MODEL $G2" \
-  "$PY" scripts/encode_graph.py --model "$MODEL" --graph "$G2" --out "$E2" --bn "$BN" --device "$DEVICE"
+# Two independent chains: the eigenvectors and insulation of both cells, and the model (train on cell 1,
+# then encode cell 2); side by side when --jobs > 1.
+calls_chain() {
+  stage compartments "$C1 $C2" "$MCOOL1 $MCOOL2 $BWS ${ORIENT[*]}" \
+    compartments --chrom "${CHROMS[@]}" --res "$RES"
+  stage insulation "$I1 $I2" "$MCOOL1 $MCOOL2" \
+    insulations --chrom "${CHROMS[@]}" --res "$RES" "${ins_truth[@]}"
+}
+model_chain() {
+  stage train "$MODEL $E1" "$G1" "$PY" scripts/train_vgae.py "${train_args[@]}" "${EXTRA_TRAIN[@]}"
+  stage encode "$E2" "$MODEL $G2" \
+    "$PY" scripts/encode_graph.py --model "$MODEL" --graph "$G2" --out "$E2" --bn "$BN" --device "$DEVICE"
+}
+together calls_chain model_chain
 
 # subcompartments: A1/A2/B1/B2/B3 per cell with baselines (scored against planted states when simulated)
 S1="$RESULTS/$CELL1/subcompartments_${TAG}.csv"; S2="$RESULTS/$CELL2/subcompartments_${TAG}.csv"
-subcomps() {
-  local t1=() t2=()
-  [ -e "$TRUTH" ] && head -n 1 "$TRUTH" | grep -q "subcompartment_$CELL1" && t1=(--truth "$TRUTH" --cell "$CELL1")
-  [ -e "$TRUTH" ] && head -n 1 "$TRUTH" | grep -q "subcompartment_$CELL2" && t2=(--truth "$TRUTH" --cell "$CELL2")
-  "$PY" scripts/call_subcompartments.py --emb "$E1" --graph "$G1" --compartments "$C1" --mcool "$MCOOL1" --out "$S1" "${t1[@]}" "$@" &&
-  "$PY" scripts/call_subcompartments.py --emb "$E2" --graph "$G2" --compartments "$C2" --mcool "$MCOOL2" --out "$S2" "${t2[@]}" "$@"
+subcomp_cell() {
+  local k=$1; shift; local cell="CELL$k" emb="E$k" graph="G$k" comp="C$k" mcool="MCOOL$k" out="S$k" t=()
+  [ -e "$TRUTH" ] && head -n 1 "$TRUTH" | grep -q "subcompartment_${!cell}" && t=(--truth "$TRUTH" --cell "${!cell}")
+  "$PY" scripts/call_subcompartments.py --emb "${!emb}" --graph "${!graph}" --compartments "${!comp}" \
+    --mcool "${!mcool}" --out "${!out}" "${t[@]}" "$@"
 }
-stage subcompartments "$S1 $S2" "$E1 $E2 $G1 $G2 $C1 $C2" subcomps --res "$RES" --seed "$SEED"
+subcomps() { per_cell subcomp_cell "$@"; }
+subcomp_stage() { stage subcompartments "$S1 $S2" "$E1 $E2 $G1 $G2 $C1 $C2" subcomps --res "$RES" --seed "$SEED"; }
 
 truth_args=(); [ -e "$TRUTH" ] && truth_args=(--truth "$TRUTH")
-stage visualize "$FIG/umap_silhouette.json" "$E1 $E2 $C1 $C2 $MODEL" \
-  "$PY" scripts/visualize_embeddings.py --emb "$E1" "$E2" --labels "$CELL1" "$CELL2" \
-  --compartments "$C1" "$C2" --graphs "$G1" "$G2" --model "$MODEL" --prefix "$FIG/umap" --seed "$SEED" "${truth_args[@]}"
+visualize_stage() {
+  stage visualize "$FIG/umap_silhouette.json" "$E1 $E2 $C1 $C2 $MODEL" \
+    "$PY" scripts/visualize_embeddings.py --emb "$E1" "$E2" --labels "$CELL1" "$CELL2" \
+    --compartments "$C1" "$C2" --graphs "$G1" "$G2" --model "$MODEL" --prefix "$FIG/umap" --seed "$SEED" "${truth_args[@]}"
+}
 
 # differential: per-bin p/q against within-cell pseudo-replicates (or <raw>/<cell>_rep2.mcool when present)
 DIFF="$FIG/${TAG}_differential.csv"; diff_args=(--bn "$BN" --seed "$SEED" "${truth_args[@]}")
 for k in 1 2; do c="CELL$k"; [ -e "$RAW/${!c}_rep2.mcool" ] && diff_args+=(--rep$k "$RAW/${!c}_rep2.mcool"); done
 [ -n "$MIN_RUN" ] && diff_args+=(--min-run "$MIN_RUN")
-stage differential "$DIFF" "$MODEL $G1 $G2 $E1 $E2 $C1 $C2" \
-  "$PY" scripts/differential.py --model "$MODEL" --mcool1 "$MCOOL1" --mcool2 "$MCOOL2" --graph1 "$G1" --graph2 "$G2" \
-  --emb1 "$E1" --emb2 "$E2" --comp1 "$C1" --comp2 "$C2" --label1 "$CELL1" --label2 "$CELL2" \
-  --prefix "$FIG/$TAG" "${diff_args[@]}"
+differential_stage() {
+  stage differential "$DIFF" "$MODEL $G1 $G2 $E1 $E2 $C1 $C2" \
+    "$PY" scripts/differential.py --model "$MODEL" --mcool1 "$MCOOL1" --mcool2 "$MCOOL2" --graph1 "$G1" --graph2 "$G2" \
+    --emb1 "$E1" --emb2 "$E2" --comp1 "$C1" --comp2 "$C2" --label1 "$CELL1" --label2 "$CELL2" \
+    --prefix "$FIG/$TAG" "${diff_args[@]}"
+}
+# the three read the embeddings and calls and nothing of each other's
+together subcomp_stage visualize_stage differential_stage
 
 compare_args=(--comp1 "$C1" --comp2 "$C2" --n-perm "$N_PERM" --seed "$SEED" "${truth_args[@]}")
 [ -e "$DIFF" ] && compare_args+=(--diff "$DIFF")

@@ -34,7 +34,8 @@ def dirs(base: Path, raw: Path | None = None) -> list[str]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("pipeline")
-    proc = pipeline(*dirs(base), "--sim-args", " ".join(SIM_SMALL_ARGS), *FAST)
+    # --jobs 2: the per-cell and independent steps run side by side, whatever the machine's cores
+    proc = pipeline(*dirs(base), "--sim-args", " ".join(SIM_SMALL_ARGS), *FAST, "--jobs", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return base, proc
 
@@ -132,3 +133,47 @@ def test_two_runs_in_parallel_do_not_interfere(run, tmp_path):
         assert f"--seed {seed}" in (tmp_path / n / "results/logs/train.log").read_text()
         assert not (tmp_path / n / "results/logs/visualize.log").exists()   # --to encode
         assert not [p for p in (tmp_path / n).rglob("*") if ".tmp-" in p.name]
+
+
+def test_one_step_at_a_time_gives_the_same_outputs(run, tmp_path):
+    """--jobs 1 (serial) and the fixture's --jobs 2 (side by side) write byte-identical outputs."""
+    import torch
+
+    base, _ = run
+    proc = pipeline(*dirs(tmp_path, raw=base / "raw"), *FAST, "--jobs", "1", "--from", "graph", "--to", "encode")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for f in ("results/GM12878/compartments_chr21.csv", "results/IMR90/compartments_chr21.csv",
+              "results/IMR90/insulation_chr21.bedGraph", "results/GM12878/emb.npy", "results/IMR90/emb.npy"):
+        assert (tmp_path / f).read_bytes() == (base / f).read_bytes(), f
+    for cell in ("GM12878", "IMR90"):
+        a, b = (torch.load(d / f"processed/{cell}_chr21.pt", weights_only=True) for d in (base, tmp_path))
+        assert a.keys() == b.keys()
+        for k, v in a.items():
+            if k == "provenance":  # paths and times differ
+                continue
+            assert (torch.equal(v, b[k]) if torch.is_tensor(v) else v == b[k]), (cell, k)
+    # serial: each stage's log holds cell 1's output before cell 2's, as in the side-by-side run
+    for d in (base, tmp_path):
+        log = (d / "results/logs/compartments.log").read_text()
+        assert log.index("GM12878/compartments_chr21.csv") < log.index("IMR90/compartments_chr21.csv")
+
+
+def test_failed_steps_side_by_side_each_name_their_log(run, tmp_path):
+    """The three steps after encode run together: each failure is named, and nothing after them runs."""
+    base, _ = run
+    proc = pipeline(*dirs(tmp_path, raw=base / "raw"), *FAST, "--jobs", "2", "--from", "subcompartments")
+    assert proc.returncode != 0
+    for stage in ("subcompartments", "visualize", "differential"):
+        assert f"stage '{stage}' failed" in proc.stderr and f"{stage}.log" in proc.stderr, stage
+    assert "compare:" not in proc.stderr and "report:" not in proc.stderr
+    assert not list((tmp_path / "results/logs").glob(".cell*")), "per-cell scratch logs left behind"
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--jobs", "0", "--jobs must be a positive integer, got '0'"),
+    ("--threads", "two", "--threads must be a positive integer, got 'two'"),
+])
+def test_bad_parallelism_flags(flag, value, message, tmp_path):
+    proc = pipeline(*dirs(tmp_path), flag, value)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr
