@@ -25,7 +25,13 @@ random negatives, early stopping on validation AUC):
   terms on 10 % of the bins held out of them), else ``auc``; ``matched-auc`` = the
   validation AUC against distance-matched non-links;
 * ``--graph g1.pt g2.pt``: one encoder trained on several cell lines; ``--init
-  model.pt``: fine-tune a trained model.
+  model.pt``: fine-tune a trained model;
+* ``--batch``: ``full`` (the whole graph, one step per epoch), ``window`` (one step per
+  genomic window of about ``--window-edges`` edges plus an exact halo, :mod:`batching`:
+  for graphs too large for full batch, e.g. 10 kb genome-wide) or ``auto`` (the default:
+  ``window`` above ``batching.AUTO_WINDOW_EDGES`` edges). Validation, test and the
+  embedding are computed in the same mode and are the same numbers for the same weights;
+  ``training_curve.csv``'s losses are then the means over the epoch's steps.
 
 Loss = reconstruction + KL/N; early stopping restores the best weights.
 
@@ -177,10 +183,21 @@ def unique_keys(keys: np.ndarray) -> np.ndarray:
 
 
 def _is_link(keys: np.ndarray, link_keys: np.ndarray) -> np.ndarray:
-    """Membership of ``keys`` in the sorted unique ``link_keys`` (binary search, no re-sorting)."""
+    """Membership of ``keys`` in the sorted unique ``link_keys`` (binary search, no re-sorting of
+    ``link_keys``). Above :data:`_SORTED_SEARCH` keys they are searched in sorted order, which walks
+    ``link_keys`` once instead of jumping about it (10x faster for 1.5 M keys against 3 M; same answer)."""
     if link_keys.size == 0:
         return np.zeros(keys.shape, dtype=bool)
-    return link_keys[np.searchsorted(link_keys, keys).clip(max=link_keys.size - 1)] == keys
+    if keys.size <= _SORTED_SEARCH:
+        return link_keys[np.searchsorted(link_keys, keys).clip(max=link_keys.size - 1)] == keys
+    flat = keys.ravel()
+    order = np.argsort(flat)
+    at = np.empty(flat.size, dtype=np.intp)
+    at[order] = np.searchsorted(link_keys, flat[order])
+    return (link_keys[at.clip(max=link_keys.size - 1)] == flat).reshape(keys.shape)
+
+
+_SORTED_SEARCH = 100_000
 
 
 def sample_negatives(n: int, num: int, *, link_keys: np.ndarray, rng: np.random.Generator,

@@ -212,3 +212,11 @@ def test_command_line_window_mode(tmp_path):
     assert np.abs(np.load(e2) - emb).max() < 1e-5
     assert_clean_error(call_main(train_vgae.main, *args, "--batch", "window", "--window-edges", "0",
                                  "--outdir", tmp_path / "x"), "window-edges")
+
+
+def test_joint_window_training_on_two_graphs(data):
+    other = vgae.prepare_graph(toy_graph(200, n_masked=10, seed=11))
+    res = _train([data, other], batch="window")
+    assert res.metrics["batch"]["windows"][0] >= 4 and len(res.metrics["batch"]["windows"]) == 2
+    assert res.metrics["batch"]["steps_per_epoch"] > res.metrics["batch"]["windows"][0]
+    assert len(res.metrics["graphs"]) == 2 and np.isfinite(res.history.loss).all()
