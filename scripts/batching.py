@@ -46,11 +46,12 @@ log = logging.getLogger("chromatin_gnn.batching")
 BATCH_MODES = ("auto", "full", "window")
 #: ``--batch auto`` trains in windows above this many directed edges between usable bins. Measured
 #: (benchmarks/MINIBATCH.md; train_vgae, default flags, 1 thread): full-batch peak RSS is ~0.47 GB
-#: (imports) + ~0.74 kB per directed edge (1.1 GB at chr1 @ 10 kb, 0.92 M edges; 3.2 GB at 4 copies,
-#: 3.7 M edges), windows ~0.36 kB per edge (1.8 GB at 3.7 M edges, and no slower per epoch). 2 M edges
-#: keep full batch under ~2 GB; 10 kb genome-wide (~11 M edges) would need ~8.6 GB in full batch,
-#: ~4.5 GB in windows. The default chr21 graph (1,869 bins, 20,400 edges) stays full batch.
-AUTO_WINDOW_EDGES = 2_000_000
+#: (imports) + ~0.66-0.74 kB per directed edge (1.1 GB at chr1 @ 10 kb, 0.92 M edges; 3.2 GB at
+#: 3.7 M edges; 7.8 GB at 11.1 M, the size of 10 kb genome-wide), windows ~0.3 kB per edge (1.8 and
+#: 3.9 GB). Up to 4 M edges full batch stays near 3 GB, so that the pipeline's side-by-side steps
+#: fit in 16 GB; the default chr21 graph (20,400 edges) and 25 kb genome-wide (~2.3 M) keep their
+#: full-batch numbers; 10 kb genome-wide goes to windows.
+AUTO_WINDOW_EDGES = 4_000_000
 #: Directed message-passing edges per window core (``--window-edges``): small enough that a
 #: step's activations stay a few hundred MB, large enough that the halo (2 x max-dist x hops
 #: of bins) is a small share of a window and the steps per epoch few.
