@@ -88,9 +88,11 @@ STAGE_RE = re.compile(r"\[pipeline\] (\w+): (running|done in (\d+) s)")
 # ----------------------------------------------------------------------------
 # process-tree polling
 # ----------------------------------------------------------------------------
-def _proc_table() -> dict[int, tuple[int, int]]:
-    """``pid -> (ppid, rss_bytes)`` of every readable process."""
+def _proc_table(cpu: bool = False) -> dict[int, tuple]:
+    """``pid -> (ppid, rss_bytes)`` of every readable process; with ``cpu`` also the CPU
+    seconds of the process and of its waited-for children (utime + stime + cutime + cstime)."""
     page = os.sysconf("SC_PAGE_SIZE")
+    tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -101,8 +103,25 @@ def _proc_table() -> dict[int, tuple[int, int]]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()
-        out[int(d)] = (int(fields[1]), int(fields[21]) * page)
+        out[int(d)] = ((int(fields[1]), int(fields[21]) * page, sum(map(int, fields[11:15])) / tick) if cpu
+                       else (int(fields[1]), int(fields[21]) * page))
     return out
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds used so far by ``root``'s process tree: every live process's own time plus
+    that of the children it has waited for (which are no longer in the tree), so no process
+    is counted twice."""
+    table = _proc_table(cpu=True)
+    children: dict[int, list[int]] = {}
+    for pid, v in table.items():
+        children.setdefault(v[0], []).append(pid)
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += table.get(pid, (0, 0, 0.0))[2]
+        todo.extend(children.get(pid, []))
+    return total
 
 
 def tree_rss(root: int) -> int:
@@ -126,7 +145,7 @@ def run_pipeline(cmd: Sequence[Any], *, log_file: Path, rec_file: Path, poll: fl
     ``load_avg`` (samples of the 1-minute load average).
     """
     stages: dict[str, dict] = {}
-    state = {"stage": None}
+    state = {"stage": None, "cpu0": 0.0}
     loads: list[float] = []
     with open(log_file, "w") as fh:
         proc = subprocess.Popen(benchlib.rusage_argv(cmd, rec_file), cwd=ROOT, stdout=fh, stderr=subprocess.PIPE, text=True,
@@ -155,10 +174,12 @@ def run_pipeline(cmd: Sequence[Any], *, log_file: Path, rec_file: Path, poll: fl
                 log.info("pipeline: %s", line.strip().removeprefix("[pipeline] "))
                 name = m.group(1)
                 stages.setdefault(name, {})
+                cpu = tree_cpu(proc.pid)
                 if m.group(3) is None:
-                    state["stage"] = name
+                    state["stage"], state["cpu0"] = name, cpu
                 else:
                     stages[name]["wall_s"] = float(m.group(3))
+                    stages[name]["cpu_s"] = cpu - state["cpu0"]  # the stage's processes, all waited for
                     state["stage"] = None
                 common.write_json(rec_file.with_suffix(".partial.json"),
                                   {"stages": stages, "load_avg": loads})
@@ -249,6 +270,36 @@ def scaling(raw: Path, chroms: Sequence[str], *, repeat: int = 3, res: int = 250
     return {"rows": rows, "repeat": repeat, "load_avg": [list(load0), list(os.getloadavg())]}
 
 
+#: Which pipeline stage runs each script (for CPU samples taken from outside the run).
+SCRIPT_STAGE = {"build_graph": "graph", "compute_compartments": "compartments", "compute_insulation": "insulation",
+                "train_vgae": "train", "encode_graph": "encode", "call_subcompartments": "subcompartments",
+                "visualize_embeddings": "visualize", "differential": "differential",
+                "compare_embeddings": "compare", "make_report": "report"}
+
+
+def cpu_from_samples(path: Path) -> dict[str, float]:
+    """CPU seconds per stage from a side poller's JSONL samples (``done_s``: CPU of the pipeline
+    shell's waited-for children; ``live_s``: its live tree; ``scripts``: the scripts running).
+
+    Each rise of ``done_s`` (a finished process, exact) goes to the stage of the script seen
+    running in the sample before it; the stage still running at the last sample adds its
+    ``live_s``. Used for a run measured before :func:`run_pipeline` recorded CPU itself.
+    """
+    rows = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    rows = [r for r in rows if "done_s" in r]
+    out: dict[str, float] = {}
+    for a, b in zip(rows, rows[1:]):
+        rise = b["done_s"] - a["done_s"]
+        names = [SCRIPT_STAGE[n] for n in a.get("scripts", []) if n in SCRIPT_STAGE]
+        if rise > 0 and names:
+            out[names[0]] = out.get(names[0], 0.0) + rise
+    if rows:
+        names = [SCRIPT_STAGE[n] for n in rows[-1].get("scripts", []) if n in SCRIPT_STAGE]
+        if names:
+            out[names[0]] = out.get(names[0], 0.0) + rows[-1]["live_s"]
+    return out
+
+
 TQDM_RE = re.compile(r"(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)")
 
 
@@ -321,25 +372,48 @@ def partial_pipeline(path: Path) -> dict:
     stages' times plus the time since the current stage started (the file's last write)."""
     part = json.loads(path.read_text())
     done = sum(s.get("wall_s", 0) for s in part["stages"].values())
-    return {**part, "incomplete": True, "wall_s": done + time.time() - path.stat().st_mtime,
-            "peak_rss_mb": max([s.get("peak_rss_mb", 0) for s in part["stages"].values()] or [0])}
+    running = time.time() - path.stat().st_mtime
+    for s in part["stages"].values():
+        if s.get("wall_s") is None:
+            s["wall_s_so_far"] = running
+    return {**part, "incomplete": True, "wall_s": done + running,
+            "peak_rss_mb": max([s.get("peak_rss_mb", 0) for s in part["stages"].values()] or [0]) or None}
 
 
 def _pass(ok: bool | None) -> str:
     return "n/a" if ok is None else "**pass**" if ok else "**FAIL**"
 
 
+STAGE_HEADER = ["Stage", "Wall s", "Peak RSS MB"]
+CPU_HEADER = [*STAGE_HEADER, "CPU s (user + sys)"]
+
+
+def _cpu(rec: dict | None) -> float | None:
+    return None if not rec or rec.get("user_s") is None else rec["user_s"] + rec.get("sys_s", 0.0)
+
+
+def has_cpu(rec: dict) -> bool:
+    """Whether the pipeline record holds per-stage CPU seconds (runs measured since they were added)."""
+    return any("cpu_s" in s for s in ((rec.get("pipeline") or {}).get("stages") or {}).values())
+
+
 def stage_rows(rec: dict) -> list[list]:
-    """Stage, wall s, peak RSS MB: the simulation, each pipeline stage, the whole pipeline."""
+    """Stage, wall s, peak RSS MB (and CPU s where the record has it): the simulation, each
+    pipeline stage, the whole pipeline."""
     sim, pipe = rec.get("simulate"), rec.get("pipeline")
+    cpu = has_cpu(rec)
+    extra = (lambda v: [secs(v)]) if cpu else (lambda v: [])
     rows = []
     if sim:
-        rows.append(["simulate (separate run)", secs(sim["wall_s"]), mb(sim["peak_rss_mb"])])
+        rows.append(["simulate (separate run)", secs(sim["wall_s"]), mb(sim["peak_rss_mb"]), *extra(_cpu(sim))])
     if pipe:
         for name, s in pipe["stages"].items():
-            rows.append([name, secs(s.get("wall_s")), mb(s.get("peak_rss_mb"))])
+            wall = (secs(s["wall_s"]) if s.get("wall_s") is not None
+                    else f">{secs(s['wall_s_so_far'])} (running)" if s.get("wall_s_so_far") is not None else "n/a")
+            rows.append([name, wall, mb(s.get("peak_rss_mb")), *extra(s.get("cpu_s"))])
         rows.append(["**whole pipeline**" + (" (not finished)" if pipe.get("incomplete") else ""),
-                     (">" if pipe.get("incomplete") else "") + secs(pipe["wall_s"]), mb(pipe["peak_rss_mb"])])
+                     (">" if pipe.get("incomplete") else "") + secs(pipe["wall_s"]), mb(pipe["peak_rss_mb"]),
+                     *extra(_cpu(pipe))])
     return rows
 
 
@@ -455,7 +529,7 @@ def render_run(rec: dict, *, figure: Path) -> list[str]:
     rows = stage_rows(rec)
     if sim and sim.get("measured_with"):
         lines += [f"The simulate figure was measured with {sim['measured_with']}.", ""]
-    lines += [md_table(["Stage", "Wall s", "Peak RSS MB"], rows) if rows else "Not run.", "",
+    lines += [md_table(CPU_HEADER if has_cpu(rec) else STAGE_HEADER, rows) if rows else "Not run.", "",
               "Stage wall times are the pipeline's own `[pipeline] <stage>: done in N s` lines; "
               "per-stage peak RSS is the summed RSS of the pipeline's process tree, polled every "
               f"{cfg['poll']} s (a peak shorter than that can be missed); the whole-pipeline peak is "
@@ -583,7 +657,7 @@ def _run_section(sec: benchlib.Section, rec: dict, res: int, *, remeasured: bool
         sec.add(f"1-min load average during that run: mean {np.mean(la):.2f} (min {min(la):.2f}, max "
                 f"{max(la):.2f}) on {mach.get('cores')} cores.")
     stages = stage_rows(rec)
-    sec.table(["Stage", "Wall s", "Peak RSS MB"], stages)
+    sec.table(CPU_HEADER if has_cpu(rec) else STAGE_HEADER, stages)
     targets = target_rows(rec)
     sec.table(["Target", "Measured", "Result"], targets)
     series = scaling_series(rec)
@@ -638,7 +712,7 @@ def section(cfg: benchlib.Config, *, genome_md: Path | None = BENCH / "GENOME.md
                     "the run's records are not on this machine. `python benchmarks/bench_genome.py"
                     + ("" if res == 25000 else f" --res {res}") + "` re-measures it.")
             if stages:
-                sec.table(["Stage", "Wall s", "Peak RSS MB"], stages)
+                sec.table(CPU_HEADER if stages and len(stages[0]) == 4 else STAGE_HEADER, stages)
             sec.table(["Target", "Measured", "Result"], targets)
             sec.headline += [[f"Genome-wide {kb(res)}: {t[0]}", t[1], t[2]] for t in targets]
             runs[kb(res)] = {"targets": targets, "stages": stages, "source": "GENOME.md"}
@@ -678,6 +752,9 @@ def build_parser() -> common.ArgumentParser:
     p.add_argument("--repeat", type=int, default=3, help="timed calls per chromosome (median)")
     p.add_argument("--poll", type=float, default=1.0, help="RSS polling interval (s)")
     p.add_argument("--note", default="", help="a paragraph added under the targets table")
+    p.add_argument("--cpu-log", default=None,
+                   help="report: per-stage CPU seconds from a side poller's JSONL samples (for a run "
+                        "measured before the pipeline step recorded CPU; see cpu_from_samples)")
     return p
 
 
@@ -745,6 +822,14 @@ def _run(args: argparse.Namespace) -> None:
         view = ({**rec, "pipeline": partial_pipeline(partial)}
                 if "pipeline" not in rec and partial.is_file() else rec)
         add_per_chrom(view.get("pipeline"))
+        if args.cpu_log and view.get("pipeline") and not has_cpu(view):
+            cpu = cpu_from_samples(Path(args.cpu_log))
+            for name, st in view["pipeline"]["stages"].items():
+                if name in cpu:
+                    st["cpu_s"] = cpu[name]
+            view["pipeline"]["cpu_from"] = "samples every 5 s of a side poller"
+            if view is rec:
+                save()
         out = Path(args.out)
         runs, inputs = {args.res: view}, sorted(work.glob("record_*.json"))
         if not args.quick and not args.work:  # the other resolutions' saved runs, beside this one

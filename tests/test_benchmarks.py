@@ -5,6 +5,7 @@ No timing is asserted anywhere: only that the suite runs and writes its tables.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -179,3 +180,21 @@ def test_genome_section_holds_each_resolution_with_its_own_targets(tmp_path):
                                                             "Peak RSS ≤ 16 GB (simulate and pipeline)"]
     assert [r[2] for r in runs["10 kb"]["targets"]] == ["**pass**", "**pass**", "**pass**"]
     assert "Copied from [GENOME.md]" in sec.markdown()
+
+
+def test_genome_cpu_per_stage_from_side_samples(tmp_path):
+    """A finished process's CPU (a rise of the shell's waited-for children) goes to the stage of the
+    script seen running before it; the stage still running adds its live CPU; stage rows gain a CPU column."""
+    import bench_genome
+
+    rows = [{"t": 0, "done_s": 0.0, "live_s": 5.0, "scripts": ["build_graph"]},
+            {"t": 5, "done_s": 10.0, "live_s": 1.0, "scripts": ["build_graph"]},
+            {"t": 10, "done_s": 20.0, "live_s": 0.0, "scripts": ["compute_compartments"]},
+            {"t": 15, "done_s": 20.0, "live_s": 7.0, "scripts": ["compute_compartments"]}]
+    log = tmp_path / "cpu.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert bench_genome.cpu_from_samples(log) == {"graph": 20.0, "compartments": 7.0}
+    rec = {"pipeline": {"stages": {"graph": {"wall_s": 30.0, "peak_rss_mb": 10.0, "cpu_s": 20.0}},
+                        "wall_s": 30.0, "peak_rss_mb": 10.0, "user_s": 15.0, "sys_s": 5.0}}
+    assert bench_genome.stage_rows(rec) == [["graph", "30", "10", "20"], ["**whole pipeline**", "30", "10", "20"]]
+    assert bench_genome.tree_cpu(os.getpid()) > 0
