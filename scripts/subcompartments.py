@@ -28,6 +28,8 @@ only on the partition, never on the arbitrary label numbers. Unusable bins are `
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 from typing import Mapping, Sequence
 
@@ -206,7 +208,7 @@ def fit_hmm(f: np.ndarray, lengths: Sequence[int], *, k: int, seed: int = 0, n_i
     model, labels, posterior
         The fitted ``hmmlearn.hmm.GaussianHMM``, Viterbi states and posteriors ``[n, k]``.
     """
-    from hmmlearn.hmm import GaussianHMM
+    GaussianHMM = _shared_emission_hmm()
 
     start = kmeans_states(f, k=k, seed=seed)
     d = f.shape[1]
@@ -225,9 +227,61 @@ def fit_hmm(f: np.ndarray, lengths: Sequence[int], *, k: int, seed: int = 0, n_i
                    "spherical": np.full(k, np.trace(pooled) / d)}[covariance]
     with one_thread():
         hmm.fit(f, lengths=list(lengths))
-        labels = hmm.predict(f, lengths=list(lengths))
-        post = hmm.predict_proba(f, lengths=list(lengths))
+        with hmm.rows_of(f):
+            labels = hmm.predict(f, lengths=list(lengths))
+            post = hmm.predict_proba(f, lengths=list(lengths))
     return hmm, labels, post
+
+
+_HMM_CLASS = None
+
+
+def _shared_emission_hmm():
+    """``hmmlearn.hmm.GaussianHMM`` whose E-step computes the emission log-likelihoods of all
+    rows at once instead of once per sequence.
+
+    hmmlearn computes them sequence by sequence, and a genome's usable bins fall into
+    thousands of runs (one per gap), so per-call overhead (a Cholesky factor and a
+    triangular solve per state and per run) dominated the fits at 10 kb. The rows' values
+    are the same numbers, computed for all rows before the loop over runs and sliced per
+    run (a run is a view into the fitted array; anything else is computed as before).
+    """
+    global _HMM_CLASS
+    if _HMM_CLASS is not None:
+        return _HMM_CLASS
+    from hmmlearn.hmm import GaussianHMM
+
+    class SharedEmissionHMM(GaussianHMM):
+        _rows = None  # (array, its log-likelihoods) during an E-step
+
+        def _do_estep(self, X, lengths):
+            with self.rows_of(X):
+                return super()._do_estep(X, lengths)
+
+        @contextlib.contextmanager
+        def rows_of(self, X):
+            """Within: per-run calls on views of ``X`` slice one computation over all its rows."""
+            X = np.asarray(X)
+            self._rows = (X, super()._compute_log_likelihood(X))
+            try:
+                yield
+            finally:
+                self._rows = None
+
+        def _compute_log_likelihood(self, X):
+            rows = self._rows
+            if rows is not None:
+                full, ll = rows
+                step = full.strides[0]
+                off = X.ctypes.data - full.ctypes.data
+                if (X.ndim == 2 and X.strides == full.strides and X.shape[1] == full.shape[1] and off >= 0
+                        and off % step == 0 and off // step + len(X) <= len(full)):
+                    return ll[off // step: off // step + len(X)]
+            return super()._compute_log_likelihood(X)
+
+    SharedEmissionHMM.__name__ = SharedEmissionHMM.__qualname__ = "GaussianHMM"
+    _HMM_CLASS = SharedEmissionHMM
+    return _HMM_CLASS
 
 
 def hmm_states(f: np.ndarray, lengths: Sequence[int], *, k: int, seed: int = 0) -> np.ndarray:

@@ -325,3 +325,29 @@ def test_prediction_strength_tells_structure_from_noise():
     # runs cut at the middle of the genome; same seed, same number
     assert sc.prediction_strength(f, [150, 100, 150], k=3) == pytest.approx(
         sc.prediction_strength(f, [150, 100, 150], k=3))
+
+
+def test_shared_emission_hmm_gives_hmmlearns_numbers():
+    """The E-step that computes the emissions of all rows at once fits, decodes and scores
+    exactly as hmmlearn's per-run computation (several runs, uneven lengths)."""
+    from hmmlearn.hmm import GaussianHMM
+
+    rng = np.random.default_rng(1)
+    f = rng.standard_normal((600, 3)) + np.repeat(rng.integers(0, 3, 12), 50)[:, None]
+    lengths = [100, 37, 200, 63, 200]
+
+    def fitted(cls):
+        h = cls(n_components=3, covariance_type="tied", n_iter=20, tol=1e-3, random_state=0,
+                init_params="", params="stmc", min_covar=1e-3)
+        h.startprob_ = np.full(3, 1 / 3)
+        h.transmat_ = np.full((3, 3), 0.05) + 0.85 * np.eye(3)
+        h.means_ = f[[0, 250, 500]]
+        h.covars_ = np.eye(3)
+        return h.fit(f, lengths)
+
+    a, b = fitted(GaussianHMM), fitted(sc._shared_emission_hmm())
+    assert a.monitor_.iter == b.monitor_.iter > 1
+    assert np.array_equal(a.means_, b.means_) and np.array_equal(a.transmat_, b.transmat_)
+    with b.rows_of(f):
+        assert np.array_equal(a.predict_proba(f, lengths), b.predict_proba(f, lengths))
+        assert np.array_equal(a.predict(f, lengths), b.predict(f, lengths))
