@@ -487,10 +487,13 @@ class StructureTargets:
                 cuts = np.flatnonzero(np.diff(region[order])) + 1
                 for nodes in np.split(order, cuts):
                     if nodes.size > 1 and region[nodes[0]] >= 0:
-                        idx = torch.as_tensor(nodes, device=comp_target.device)
-                        t = comp_target[idx]
-                        self.regions[part].append((idx, float((t.T @ t).pow(2).sum())))
+                        self.regions[part].append(self._region(torch.as_tensor(nodes, device=comp_target.device)))
         self.feat_target = feat_target if feat_weight > 0 else None
+
+    def _region(self, idx: Tensor) -> tuple[Tensor, float]:
+        """One arm's entry of :attr:`regions`: its bins and ``||T_r^T T_r||_F^2`` (the loss's constant)."""
+        t = self.target[idx]
+        return idx, float((t.T @ t).pow(2).sum())
 
     def compartment_loss(self, z: Tensor, part: str = "train") -> Tensor:
         """Mean over the arms' bin pairs of the squared error of ``z z^T`` against ``T T^T``."""
@@ -537,8 +540,8 @@ class StructureTargets:
             for idx, _ in regions:
                 idx = idx[(idx >= core_start) & (idx < core_end)]
                 if idx.numel() > 1:
-                    t = self.target[idx]
-                    out.regions[part].append((idx - start, float((t.T @ t).pow(2).sum())))
+                    idx, tt = self._region(idx)
+                    out.regions[part].append((idx - start, tt))
         out.feat_target = None if self.feat_target is None else self.feat_target[start:end]
         return out
 

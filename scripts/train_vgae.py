@@ -543,16 +543,23 @@ def _max_link_bins(task: _Task) -> int:
     return int((sub.pos[pi] - sub.pos[pj]).abs()[cis].max()) if bool(cis.any()) else 1
 
 
-def _epoch_negatives(task: _Task, objective: str, rng: np.random.Generator) -> np.ndarray:
-    """Random non-links (one per training link), plus distance-matched ones unless ``bce``/``structure``."""
-    sub, pos_train = task.sub, task.train.edge_label_index.cpu().numpy()
-    neg = sample_negatives(sub.num_nodes, pos_train.shape[1], link_keys=task.train_keys, rng=rng,
-                           chrom=task.neg_chrom)
+def _draw_negatives(links: np.ndarray, n: int, *, link_keys: np.ndarray, objective: str, cis: bool,
+                    pos: np.ndarray, chrom: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random non-links among nodes ``0 .. n-1`` (one per link in ``links``; within chromosomes when
+    ``cis``), plus distance-matched ones unless ``bce``/``structure``. ``pos``/``chrom``: the nodes'."""
+    neg = sample_negatives(n, links.shape[1], link_keys=link_keys, rng=rng, chrom=chrom if cis else None)
     if objective not in ("bce", "structure"):
-        _, hard = distance_matched_negatives(pos_train, pos=sub.pos.cpu().numpy(),
-                                             chrom=sub.chrom_id.cpu().numpy(), link_keys=task.train_keys, rng=rng)
+        _, hard = distance_matched_negatives(links, pos=pos, chrom=chrom, link_keys=link_keys, rng=rng)
         neg = np.concatenate([neg, hard], 1)
     return neg
+
+
+def _epoch_negatives(task: _Task, objective: str, rng: np.random.Generator) -> np.ndarray:
+    """:func:`_draw_negatives` for a task's training links over its whole graph."""
+    sub = task.sub
+    return _draw_negatives(task.train.edge_label_index.cpu().numpy(), sub.num_nodes, link_keys=task.train_keys,
+                           objective=objective, cis=task.neg_chrom is not None, pos=sub.pos.cpu().numpy(),
+                           chrom=sub.chrom_id.cpu().numpy(), rng=rng)
 
 
 def _window_batches(task: _Task, plan: batching.WindowPlan, *, objective: str) -> list[_WindowBatch]:
@@ -597,14 +604,10 @@ def _window_batches(task: _Task, plan: batching.WindowPlan, *, objective: str) -
 
 
 def _window_negatives(wb: _WindowBatch, objective: str, neg_cis: bool, rng: np.random.Generator) -> np.ndarray:
-    """:func:`_epoch_negatives` within one window's loss interval (window-local indices)."""
+    """:func:`_draw_negatives` within one window's loss interval (window-local indices)."""
     pos = wb.pos.cpu().numpy() - wb.loss_off
-    neg = sample_negatives(wb.n_loss, pos.shape[1], link_keys=wb.keys, rng=rng,
-                           chrom=wb.loss_chrom if neg_cis else None)
-    if objective not in ("bce", "structure"):
-        _, hard = distance_matched_negatives(pos, pos=wb.loss_pos, chrom=wb.loss_chrom, link_keys=wb.keys, rng=rng)
-        neg = np.concatenate([neg, hard], 1)
-    return neg + wb.loss_off
+    return _draw_negatives(pos, wb.n_loss, link_keys=wb.keys, objective=objective, cis=neg_cis,
+                           pos=wb.loss_pos, chrom=wb.loss_chrom, rng=rng) + wb.loss_off
 
 
 def _window_epoch(model: vgae.VGAE, opt: torch.optim.Optimizer, tasks: list[_Task], *, objective: str,
