@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlib import BENCH, ROOT, log, md_table, mb  # first: puts scripts/ on sys.path
+from benchlib import BENCH, ROOT, log, md_table, mb, run_measured, script  # first: puts scripts/ on sys.path
 
 import baselines  # noqa: E402
 import batching  # noqa: E402
@@ -84,18 +84,12 @@ def tile_graph(g: dict, k: int) -> dict:
 
 
 def train_run(graph: Path, mode: str, *, epochs: int, window_edges: int, outdir: Path, threads: int) -> dict:
-    """``train_vgae.py`` under rusage.py; returns the rusage record with metrics.json."""
-    rec_file = outdir.parent / f"{outdir.name}.rusage.json"
-    cmd = [sys.executable, str(BENCH / "rusage.py"), "--json", str(rec_file), "--",
-           sys.executable, str(ROOT / "scripts/train_vgae.py"), "--graph", str(graph), "--epochs", str(epochs),
-           "--patience", str(epochs), "--seed", "0", "--device", "cpu", "--threads", str(threads),
-           "--batch", mode, "--window-edges", str(window_edges), "--outdir", str(outdir), "-q"]
-    log.info("%s: %s", mode, " ".join(cmd[4:]))
-    with open(outdir.parent / f"{outdir.name}.log", "w") as fh:
-        rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    if rc != 0:
-        raise RuntimeError(f"train_vgae --batch {mode} on {graph} failed (rc {rc}); see {outdir}.log")
-    rec = json.loads(rec_file.read_text())
+    """``train_vgae.py`` under rusage.py (:func:`benchlib.run_measured`); its rusage record with metrics.json."""
+    cmd = script("train_vgae", "--graph", graph, "--epochs", epochs, "--patience", epochs, "--seed", 0,
+                 "--device", "cpu", "--threads", threads, "--batch", mode, "--window-edges", window_edges,
+                 "--outdir", outdir, "-q")
+    log.info("%s: %s", mode, " ".join(cmd[2:]))
+    rec = run_measured(cmd, log_file=outdir.parent / f"{outdir.name}.log")
     rec["metrics"] = json.loads((outdir / "metrics.json").read_text())
     return rec
 
