@@ -9,10 +9,12 @@
   ``21`` are the same; ``all`` = every autosome) and the balancing column.
 * :func:`read_cis` -- one chromosome's upper-triangle pixels as a :class:`CisBlock`
   (raw and balanced values, per-bin weights); :func:`read_trans` for a pair.
-  Pixels come from hictkpy's sparse ``to_coo`` (cooler files and ``.hic`` alike;
-  measured faster than cooler's own selector and identical, see
-  ``benchmarks/bench_hictk.py``), never a dense fetch; cooler files' bin tables and
-  weights are still read with cooler.
+  A cooler's pixels are one slice of its pixel table (rows found through its
+  ``bin1_offset`` index), a ``.hic``'s come from hictkpy's sparse ``to_coo``; never a
+  dense fetch. The slice is faster than both cooler's matrix selector and hictkpy
+  on .mcool files (``benchmarks/bench_hictk.py``), and it keeps hictkpy out of
+  cooler runs: hictkpy 1.4.0's log-forwarding thread spins on a core for the life
+  of any process that imports it (:func:`import_hictkpy`).
 * :func:`bin_track` / :func:`read_tracks` -- a bigWig's exact mean signal per bin,
   through ``pyBigWig.intervals`` and NumPy or pyBigWig's own ``stats``, whichever
   suits the track, without a Python loop over bins.
@@ -115,6 +117,30 @@ def cooler_uri(clr) -> str:
     return clr.filename if not root else f"{clr.filename}::{root}"
 
 
+def import_hictkpy():
+    """``import hictkpy``, with its log-forwarding thread moved to the idle scheduling class.
+
+    hictkpy 1.4.0 starts, at import, a thread that polls its log queue without ever
+    sleeping (``MessageQueue::try_dequeue_timed`` retries an uncontended lock in a
+    loop), so it keeps one core busy for as long as the process lives, and beside a
+    second step it halves that step's speed. The thread cannot be stopped from
+    Python; under ``SCHED_IDLE`` it runs only on a core nothing else wants.
+    """
+    import os
+    import sys
+
+    if "hictkpy" in sys.modules:
+        return sys.modules["hictkpy"]
+    tasks = lambda: set(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else set()  # noqa: E731
+    before = tasks()
+    import hictkpy
+
+    for tid in tasks() - before:
+        with contextlib.suppress(OSError, AttributeError):  # not Linux, or the thread is gone
+            os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
+    return hictkpy
+
+
 def _is_hic(path: Path) -> bool:
     """True when ``path`` starts with the Juicer ``.hic`` magic string ``HIC\\0``."""
     with open(path, "rb") as fh:
@@ -132,7 +158,7 @@ class HicFile:
     """
 
     def __init__(self, path: str | Path, *, res: int | None) -> None:
-        import hictkpy
+        hictkpy = import_hictkpy()
 
         self.filename = str(path)
         try:
@@ -402,26 +428,41 @@ def _balance(count: np.ndarray, wi: np.ndarray, wj: np.ndarray, weight_name: str
     return count * wi * wj
 
 
-@functools.lru_cache(maxsize=8)
-def _hictk_cooler(uri: str):
-    import hictkpy
+def _cooler_pixels(clr, chrom1: str, chrom2: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels of ``chrom1 x chrom2`` from a cooler's pixel table: local ``i, j`` and counts.
 
-    return hictkpy.File(uri)
+    The table holds the upper triangle sorted by ``(bin1, bin2)``, so the rows of the
+    earlier chromosome's bins are one contiguous slice (``indexes/bin1_offset``),
+    and its pixels with ``bin2`` in the other chromosome are a filter of that slice.
+    """
+    (lo1, hi1), (lo2, hi2) = clr.extent(chrom1), clr.extent(chrom2)
+    swap = lo2 < lo1  # stored under the rows of chrom2
+    if swap:
+        (lo1, hi1), (lo2, hi2) = (lo2, hi2), (lo1, hi1)
+    with clr.open("r") as grp:
+        off = grp["indexes/bin1_offset"][lo1:hi1 + 1].astype(np.int64)
+        a, b = int(off[0]), int(off[-1])
+        j = grp["pixels/bin2_id"][a:b].astype(np.int64)
+        count = grp["pixels/count"][a:b].astype(float)
+    i = np.repeat(np.arange(hi1 - lo1, dtype=np.int64), np.diff(off))
+    keep = (j >= lo2) & (j < hi2)
+    i, j, count = i[keep], j[keep] - lo2, count[keep]
+    return (j, i, count) if swap else (i, j, count)
 
 
 def _pixels(clr, *region: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw pixels of one chromosome (upper triangle) or a pair: local ``i, j`` and counts,
-    sorted by ``(i, j)`` as cooler stores them; read with hictkpy for both formats."""
+    sorted by ``(i, j)`` as cooler stores them (hictkpy for a ``.hic``)."""
     try:
         if isinstance(clr, HicFile):
             m = clr.coo(*region)
+            i, j = m.row.astype(np.int64), m.col.astype(np.int64)
+            count = np.asarray(m.data, dtype=float)
         else:
-            m = _hictk_cooler(cooler_uri(clr)).fetch(*region, count_type="float").to_coo()
+            i, j, count = _cooler_pixels(clr, region[0], region[-1])
     except (OSError, KeyError, RuntimeError) as exc:
         raise DataError(f"cannot read pixels of {' x '.join(region)} from {cooler_uri(clr)} "
                         f"({_short(exc)}); the file is corrupt, regenerate it") from None
-    i, j = m.row.astype(np.int64), m.col.astype(np.int64)
-    count = np.asarray(m.data, dtype=float)
     if len(i) > 1 and not np.all((np.diff(i) > 0) | ((np.diff(i) == 0) & (np.diff(j) > 0))):
         order = np.lexsort((j, i))
         i, j, count = i[order], j[order], count[order]
@@ -741,7 +782,7 @@ def write_hic(clr, path: str | Path, *, tmpdir: str | Path | None = None) -> Pat
     none, so the two files agree exactly on raw counts (``--no-balance``), and on a
     balanced read only when both carry the same weights.
     """
-    import hictkpy
+    hictkpy = import_hictkpy()
 
     path = Path(path)
     px = clr.pixels()[:]

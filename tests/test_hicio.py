@@ -209,3 +209,59 @@ def test_pairs_per_distance_counts_valid_pairs(n):
 
     v = valid.astype(float)
     assert (got == np.rint(fftconvolve(v, v[::-1])[n - 1:])).all()
+
+
+def test_pixels_slice_matches_the_pixel_table_cis_and_trans_both_orders(tmp_path):
+    """hicio reads a cooler's pixel table by its bin1 index: the same pixels as a brute-force filter."""
+    rng = np.random.default_rng(3)
+    bins = cooler.binnify(pd.Series({"chr1": 120, "chr2": 70, "chr3": 95}), 10)
+    n = len(bins)
+    i, j = np.triu_indices(n)
+    keep = rng.random(len(i)) < 0.3
+    px = pd.DataFrame({"bin1_id": i[keep], "bin2_id": j[keep], "count": rng.integers(1, 9, keep.sum())})
+    cooler.create_cooler(str(tmp_path / "t.cool"), bins, px, ordered=True)
+    clr = cooler.Cooler(str(tmp_path / "t.cool"))
+    for c1 in clr.chromnames:
+        for c2 in clr.chromnames:
+            (lo1, hi1), (lo2, hi2) = clr.extent(c1), clr.extent(c2)
+            a, b = px["bin1_id"].to_numpy(), px["bin2_id"].to_numpy()
+            sel = (a >= lo1) & (a < hi1) & (b >= lo2) & (b < hi2)
+            if lo2 < lo1:  # stored in the other triangle: transpose
+                sel = (b >= lo1) & (b < hi1) & (a >= lo2) & (a < hi2)
+                a, b = b, a
+            want_i, want_j, want_c = a[sel] - lo1, b[sel] - lo2, px["count"].to_numpy()[sel].astype(float)
+            order = np.lexsort((want_j, want_i))
+            got = hicio._pixels(clr, c1) if c1 == c2 else hicio._pixels(clr, c1, c2)
+            for g, w in zip(got, (want_i[order], want_j[order], want_c[order])):
+                np.testing.assert_array_equal(g, w)
+            assert len(got[0]) > 0
+
+
+def test_reading_a_cooler_does_not_import_hictkpy(files):
+    """hictkpy's import starts a thread that keeps a core busy; cooler reads must not pay for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, 'scripts'); import hicio; "
+            f"clr = hicio.open_cooler({str(files['mcool'])!r}, res=25000); "
+            "b = hicio.read_cis(clr, clr.chromnames[0]); assert b.n > 0; "
+            "print('hictkpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(hicio.Path(hicio.__file__).resolve().parents[1]))
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling classes only")
+def test_hictkpy_threads_run_in_the_idle_class():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys; sys.path.insert(0, 'scripts'); import hicio; "
+            "before = set(os.listdir('/proc/self/task')); hicio.import_hictkpy(); "
+            "main = str(os.getpid()); "
+            "print(sorted(os.sched_getscheduler(int(t)) for t in os.listdir('/proc/self/task') if t != main))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(hicio.Path(hicio.__file__).resolve().parents[1]))
+    policies = eval(out.stdout)  # noqa: S307 - a list of ints printed by the child
+    assert os.SCHED_IDLE in policies, policies

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 import common
 import model as vgae
 import train_vgae
-from conftest import PickleBomb, assert_clean_error, call_main, run_script, toy_graph
+from conftest import ROOT, PickleBomb, assert_clean_error, call_main, run_script, toy_graph
 
 FAST = ("--epochs", "25", "--patience", "8", "--hidden", "16", "--latent", "8", "--seed", "0")
 OUTPUTS = ("model.pt", "emb.npy", "emb.tsv", "metrics.json", "training_curve.csv", "training_curve.png")
@@ -416,3 +417,16 @@ def test_link_membership_is_the_same_on_the_sorted_search_path():
         got = train_vgae._is_link(keys, links)
         assert np.array_equal(got, np.isin(keys, links)) and 0.3 < got.mean() < 0.4
     assert np.array_equal(train_vgae.unique_keys(keys), np.unique(keys))
+
+
+def test_seed_everything_turns_on_deterministic_algorithms_without_inductor():
+    """Same seed, same numbers: torch's deterministic mode is on (warn-only), at no inductor import."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, 'scripts'); import torch, common; common.seed_everything(3); "
+            "a = torch.rand(2); common.seed_everything(3); b = torch.rand(2); "
+            "print(torch.are_deterministic_algorithms_enabled(), "
+            "torch.is_deterministic_algorithms_warn_only_enabled(), "
+            "'torch._inductor' in sys.modules, bool((a == b).all()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["True", "True", "False", "True"]
