@@ -329,15 +329,17 @@ differential_stage() {
     --emb1 "$E1" --emb2 "$E2" --comp1 "$C1" --comp2 "$C2" --label1 "$CELL1" --label2 "$CELL2" \
     --prefix "$FIG/$TAG" "${diff_args[@]}"
 }
-# the three read the embeddings and calls and nothing of each other's
-together subcomp_stage visualize_stage differential_stage
-
 compare_args=(--comp1 "$C1" --comp2 "$C2" --n-perm "$N_PERM" --seed "$SEED" "${truth_args[@]}")
-[ -e "$DIFF" ] && compare_args+=(--diff "$DIFF")
 [ -n "$MIN_RUN" ] && compare_args+=(--min-run "$MIN_RUN")
-stage compare "$FIG/${TAG}_summary.json" "$E1 $E2 $C1 $C2 $DIFF" \
-  "$PY" scripts/compare_embeddings.py --emb1 "$E1" --emb2 "$E2" --label1 "$CELL1" --label2 "$CELL2" \
-  --prefix "$FIG/$TAG" "${compare_args[@]}"
+compare_stage() {  # after differential: its per-bin table goes into the summary when there is one
+  local a=("${compare_args[@]}"); [ -e "$DIFF" ] && a+=(--diff "$DIFF")
+  stage compare "$FIG/${TAG}_summary.json" "$E1 $E2 $C1 $C2 $DIFF" \
+    "$PY" scripts/compare_embeddings.py --emb1 "$E1" --emb2 "$E2" --label1 "$CELL1" --label2 "$CELL2" \
+    --prefix "$FIG/$TAG" "${a[@]}"
+}
+differential_chain() { differential_stage && compare_stage; }
+# the three read the embeddings and calls and nothing of each other's (compare follows differential)
+together subcomp_stage visualize_stage differential_chain
 
 stage report "$RESULTS/report.md" "$RESULTS/$CELL1/metrics.json $FIG/umap_silhouette.json $FIG/${TAG}_summary.json" \
   "$PY" scripts/make_report.py --results "$RESULTS" --labels "$CELL1" "$CELL2" --chrom-tag "$TAG" \

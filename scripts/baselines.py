@@ -152,28 +152,48 @@ def eigenvector_sets(comp) -> dict[str, np.ndarray]:
     return out
 
 
+def gcn_adjacency(edge_index: np.ndarray, edge_weight: np.ndarray | None, n: int):
+    """GCN's ``D^-1/2 (A + I) D^-1/2`` as a SciPy CSR matrix, in float64.
+
+    The matrix of :func:`model.gcn_adjacency` (torch_geometric's ``gcn_norm`` with
+    self-loops of weight 1 where a node has none, ``add_remaining_self_loops``), built
+    without importing torch_geometric (2.2 s a process), for the steps that need only
+    ``Â`` (tests/test_baselines.py checks the two agree).
+    """
+    import scipy.sparse as sp
+
+    src, dst = (np.asarray(a, dtype=np.int64) for a in edge_index)
+    w = np.ones(len(src)) if edge_weight is None else np.asarray(edge_weight, dtype=np.float64)
+    loop = src == dst
+    self_w = np.ones(n)
+    self_w[src[loop]] = w[loop]  # an existing self-loop keeps its weight
+    src, dst, w = src[~loop], dst[~loop], w[~loop]
+    deg = np.bincount(dst, w, minlength=n) + self_w
+    dis = np.zeros(n)
+    np.divide(1.0, np.sqrt(deg), out=dis, where=deg > 0)
+    rows = np.concatenate([dst, np.arange(n)])  # row = target, as model.gcn_adjacency
+    cols = np.concatenate([src, np.arange(n)])
+    vals = np.concatenate([dis[src] * w * dis[dst], dis * self_w * dis])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
+
+
 def smoothed_features(*, x: np.ndarray, edge_index: np.ndarray, edge_weight: np.ndarray | None,
                       mask: np.ndarray, steps: Iterable[int] = SMOOTHING_STEPS) -> dict[int, np.ndarray]:
     """``Â^k X`` for each ``k`` in ``steps``: the standardised features smoothed over the graph.
 
     ``X`` is standardised with the usable bins' statistics (what the encoder's
-    BatchNorm does); ``Â`` is GCN's ``D^-1/2 (A + I) D^-1/2`` from :func:`model.gcn_adjacency`
-    on the same edges and weights the encoder sees.
+    BatchNorm does); ``Â`` is GCN's ``D^-1/2 (A + I) D^-1/2`` (:func:`gcn_adjacency`,
+    the matrix the encoder's layers use) on the same edges and weights the encoder sees.
     """
-    import torch
-
-    import model as vgae
-
     x = np.asarray(x, dtype=np.float64)
     mu, sd = x[mask].mean(0), x[mask].std(0)
-    h = torch.as_tensor((x - mu) / np.where(sd > 0, sd, 1.0))
-    w = None if edge_weight is None else torch.as_tensor(np.asarray(edge_weight), dtype=torch.float32)
-    adj = vgae.gcn_adjacency(torch.as_tensor(np.asarray(edge_index)), w, len(x)).to(torch.float64)
+    h = (x - mu) / np.where(sd > 0, sd, 1.0)
+    adj = gcn_adjacency(edge_index, edge_weight, len(x))
     out, steps = {}, sorted(set(steps))
     for k in range(1, max(steps) + 1):
         h = adj @ h
         if k in steps:
-            out[k] = h.numpy().copy()
+            out[k] = h.copy()
     return out
 
 

@@ -117,7 +117,7 @@ def graph_smooth(x: np.ndarray, edge_index: np.ndarray, edge_weight: np.ndarray 
     """``Â^hops X``: the standardised features averaged over the contact graph, no training.
 
     The project's one implementation, :func:`baselines.smoothed_features` (GCN's
-    ``D^-1/2 (A + I) D^-1/2`` from ``model.gcn_adjacency``), on the edges and weights the
+    ``D^-1/2 (A + I) D^-1/2``, :func:`baselines.gcn_adjacency`), on the edges and weights the
     encoder sees (``model.prepare_graph``: no self-loops, no edge touching an unusable bin,
     negative weights set to 0, weights divided by their mean). Columns are z-scored over
     the usable bins first; unusable bins keep their (z-scored) values.

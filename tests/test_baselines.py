@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import torch
+
 import baselines
 import model as vgae
 from conftest import toy_graph
@@ -67,6 +69,28 @@ def test_smoothed_features_are_powers_of_the_gcn_adjacency():
     z = (x - x[m].mean(0)) / x[m].std(0)
     np.testing.assert_allclose(out[1], adj @ z, atol=1e-5)
     np.testing.assert_allclose(out[3], adj @ adj @ adj @ z, atol=1e-5)
+
+
+@pytest.mark.parametrize("weighted, loops", [(True, False), (False, False), (True, True)])
+def test_scipy_gcn_adjacency_is_the_encoders_matrix(weighted, loops):
+    """baselines.gcn_adjacency (no torch_geometric) = model.gcn_adjacency (PyG's gcn_norm),
+    with and without weights, and with self-loops already in the edge list."""
+    rng = np.random.default_rng(1)
+    n = 30
+    src, dst = np.triu_indices(n, 1)
+    keep = rng.random(len(src)) < 0.2
+    src, dst = src[keep], dst[keep]
+    if loops:
+        src, dst = np.r_[src, [3, 7]], np.r_[dst, [3, 7]]
+    ei = np.vstack([np.r_[src, dst[src != dst]], np.r_[dst, src[src != dst]]])
+    w = rng.uniform(0.1, 3, ei.shape[1]) if weighted else None
+    if weighted:  # symmetric weights
+        m = ei.shape[1] - (src != dst).sum()
+        w[m:] = w[:len(src)][src != dst]
+    ours = baselines.gcn_adjacency(ei, w, n).toarray()
+    ref_w = torch.ones(ei.shape[1], dtype=torch.float64) if w is None else torch.as_tensor(w)  # float64 both
+    ref = vgae.gcn_adjacency(torch.as_tensor(ei), ref_w, n).to_dense().numpy()
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-15)
 
 
 def test_embedding_baselines_compute_every_baseline():
