@@ -373,7 +373,8 @@ def graph_params(graph: dict) -> dict[str, Any]:
 
 
 def half_features(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float = 0.5,
-                  centromeres: dict[str, tuple[int, int] | None] | None = None) -> np.ndarray:
+                  centromeres: dict[str, tuple[int, int] | None] | None = None,
+                  orient: np.ndarray | None = None, e1_out: list | None = None) -> np.ndarray:
     """``graph``'s node features with every feature computed from the contacts (coverage, E1-E3:
     :data:`features.STRUCTURAL`) recomputed from ``blocks`` (one half's contacts).
 
@@ -381,6 +382,11 @@ def half_features(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float
     noise. Each eigenvector is signed per arm to correlate positively with the graph's own column
     (as E1 is oriented to the full-depth E1); coverage is scaled back by ``depth``. The marks'
     columns are kept.
+
+    ``orient`` (the full-depth E1 per bin) orients the half's E1 as :func:`block_e1` does,
+    before the per-arm signs; with ``e1_out`` (a list) that E1 is appended to it block by
+    block, so the null's ΔE1 needs no second eigen-solve of the same half. Default: oriented
+    by the graph's own E1 column.
     """
     import compute_compartments as cc
     import features
@@ -395,10 +401,14 @@ def half_features(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float
     pos = 0
     for b in blocks:
         full = x[pos:pos + b.n, cols]
-        # E1 oriented by the graph's own E1 column; every eigenvector's sign is checked per arm below
-        e1_ref = full[:, struct.index("E1")] if "E1" in struct else None
+        # E1 oriented by the full-depth E1 (or the graph's own E1 column); every eigenvector's sign
+        # is checked per arm below
+        e1_ref = (orient[pos:pos + b.n] if orient is not None else
+                  full[:, struct.index("E1")] if "E1" in struct else None)
         new = np.array(features.structural_features(b, struct, centromere=centromeres.get(b.chrom), orient=e1_ref),
                        dtype=np.float64)
+        if e1_out is not None and "E1" in struct:
+            e1_out.append(new[:, struct.index("E1")].copy())
         if "coverage" in struct:
             k = struct.index("coverage")
             new[:, k] = np.where(b.mask, np.log1p(b.coverage / depth), np.nan)
@@ -416,13 +426,14 @@ def half_features(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float
 
 
 def half_graph(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float = 0.5,
-               centromeres: dict[str, tuple[int, int] | None] | None = None) -> dict:
+               centromeres: dict[str, tuple[int, int] | None] | None = None,
+               orient: np.ndarray | None = None, e1_out: list | None = None) -> dict:
     """A graph from ``blocks`` (one half's contacts) with ``graph``'s node features and edge options.
 
     Features computed from the contacts are recomputed from the half (:func:`half_features`).
     A raw-count threshold (``min_contacts``) is scaled by ``depth`` so that a half keeps
     the edges its full-depth map would keep, in expectation (the depth-invariant edge
-    rules need no change).
+    rules need no change). ``orient``, ``e1_out``: see :func:`half_features`.
     """
     import build_graph
 
@@ -430,7 +441,7 @@ def half_graph(blocks: Sequence[hicio.CisBlock], graph: dict, *, depth: float = 
     if "min_contacts" in par:
         par["min_contacts"] = float(par["min_contacts"]) * depth
     blocks = list(blocks)
-    x = half_features(blocks, graph, depth=depth, centromeres=centromeres)
+    x = half_features(blocks, graph, depth=depth, centromeres=centromeres, orient=orient, e1_out=e1_out)
     return build_graph.build_graph(iter(blocks), x, graph["feature_names"], allow_constant=True, **par)
 
 
@@ -553,10 +564,12 @@ def pseudo_replicates(cells: Sequence[dict], *, n_splits: int, seed: int,
             for s in range(k):
                 halves = cell_halves(c["blocks"], rng=rng, replicate=c.get("replicate"))
                 for h, blocks in enumerate(halves):
+                    e1_half: list = []  # the half's E1 from its features' eigen-solve, when it has one
                     g = half_graph(blocks, c["graph"], depth=1.0 if c.get("replicate") is not None else 0.5,
-                                   centromeres=centromeres)
+                                   centromeres=centromeres, orient=c["e1"], e1_out=e1_half)
                     ce[h].append(embed_graph(c["model"], g, bn=c["bn"]))
-                    c1[h].append(block_e1(blocks, c["e1"], centromeres=centromeres))
+                    c1[h].append(np.concatenate(e1_half) if e1_half else
+                                 block_e1(blocks, c["e1"], centromeres=centromeres))
                     cm[h].append(g["mask"].numpy())
                     if noise and h == 1:
                         gn = dict(g)
