@@ -134,6 +134,34 @@ def _restrict_csr(adj: Tensor, start: int, end: int) -> Tensor:
                                    check_invariants=False)
 
 
+def restrict(adj: Any, start: int, end: int) -> Any:
+    """``model.VGAE.adjacency``'s output for nodes ``start .. end - 1`` only: the CSR block of a
+    GCN's normalised adjacency (the whole graph's normalisation), or the ``(edge_index, weight)``
+    edges within the range, renumbered from 0. Exact for every node whose ``hops``-hop
+    neighbourhood lies in the range (what :func:`expand` gives)."""
+    if not isinstance(adj, tuple):
+        return _restrict_csr(adj.to_sparse_csr() if adj.layout != torch.sparse_csr else adj, start, end)
+    ei, w = adj
+    keep = (ei[0] >= start) & (ei[0] < end) & (ei[1] >= start) & (ei[1] < end)
+    return ei[:, keep] - start, None if w is None else w[keep]
+
+
+def spans(groups: list[np.ndarray], edge_index: Tensor, num_nodes: int, hops: int) -> list[tuple[int, int, list[int]]]:
+    """Node ranges ``(start, end, members)`` that hold every node within ``hops`` hops of each
+    group of nodes (``groups[k]``: node indices), overlapping ranges merged; ``members`` lists the
+    groups each range serves. Running the encoder on a range gives its members' exact outputs."""
+    lo, hi = node_reach(edge_index, num_nodes)
+    own = sorted((expand(int(np.min(g)), int(np.max(g)) + 1, lo, hi, hops), k)
+                 for k, g in enumerate(groups) if len(g))
+    out: list[tuple[int, int, list[int]]] = []
+    for (s, e), k in own:
+        if out and s < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e), out[-1][2] + [k])
+        else:
+            out.append((s, e, [k]))
+    return out
+
+
 class WindowPlan:
     """The windows of one edge set (see the module docstring), built for one model.
 

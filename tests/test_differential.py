@@ -376,3 +376,20 @@ def test_fast_attribution_equals_captum(kit):
     # equal up to ReLU kinks a central difference may straddle
     np.testing.assert_allclose(attribution.region_attributions(model, g2, **kw), ref, rtol=1e-3,
                                atol=1e-3 * np.abs(ref).max())
+
+
+def test_local_attribution_equals_whole_graph(kit):
+    """Integrated gradients on the regions' hop neighbourhoods only give the whole-graph numbers."""
+    import batching
+
+    model, _ = encode_graph.load_model(str(kit["model"]))
+    g1, g2 = (common.load_graph(kit["dir"] / f"{c}.pt") for c in CELLS)
+    mu1 = np.load(kit["dir"] / f"emb_{CELLS[0]}.npy")
+    ok = np.flatnonzero(g2["mask"].numpy())
+    regions = [ok[:4], ok[6:9], ok[-5:]]
+    data = vgae.prepare_graph(g2, use_edge_weight=model.hparams["use_edge_weight"])
+    parts = batching.spans(regions, data.edge_index, data.num_nodes, model.encoder.hops)
+    assert len(parts) == 2 and parts[0][2] == [0, 1] and parts[0][1] < data.num_nodes  # a real restriction
+    kw = dict(x_base=g1["x"], mu_ref=mu1, regions=regions, n_steps=4)
+    np.testing.assert_allclose(attribution.region_attributions(model, g2, **kw),
+                               attribution.region_attributions(model, g2, local=False, **kw), rtol=1e-9, atol=1e-12)
