@@ -60,7 +60,7 @@ import copy
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import common  # first: one line naming the fix when the environment is missing
 
@@ -504,15 +504,21 @@ def read_blocks(uri: str, chroms: Sequence[str], *, res: int, weight_name: str =
 
 
 def cell_halves(blocks: list[hicio.CisBlock], *, rng: np.random.Generator,
-                replicate: list[hicio.CisBlock] | None = None) -> tuple[list, list]:
-    """Two halves of one cell: a binomial split of ``blocks``, or (``replicate`` given) the two
-    real replicates themselves."""
+                replicate: list[hicio.CisBlock] | None = None) -> Iterator[list[hicio.CisBlock]]:
+    """The two halves of one cell in turn: a binomial split of ``blocks``, or (``replicate``
+    given) the two real replicates themselves.
+
+    The split is drawn for every block first (the generator's draws do not depend on how
+    the halves are used); each half's re-balanced blocks are built only when asked for, so
+    that a genome's two halves are never in memory together."""
     import thin
 
     if replicate is not None:
-        return blocks, replicate
-    halves = [thin.split_block(b, rng=rng) for b in blocks]
-    return [h[0] for h in halves], [h[1] for h in halves]
+        yield from (blocks, replicate)
+        return
+    draws = [thin.split_draw(b, rng=rng) for b in blocks]
+    for which in (0, 1):
+        yield [thin.half_block(b, a, which) for b, a in zip(blocks, draws)]
 
 
 def pseudo_replicates(cells: Sequence[dict], *, n_splits: int, seed: int,
@@ -570,6 +576,7 @@ def pseudo_replicates(cells: Sequence[dict], *, n_splits: int, seed: int,
                     ce[h].append(embed_graph(c["model"], g, bn=c["bn"]))
                     c1[h].append(np.concatenate(e1_half) if e1_half else
                                  block_e1(blocks, c["e1"], centromeres=centromeres))
+                    del blocks  # the next half is built after this one is freed
                     cm[h].append(g["mask"].numpy())
                     if noise and h == 1:
                         gn = dict(g)

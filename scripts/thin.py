@@ -183,11 +183,22 @@ def thin_block(block: hicio.CisBlock, *, fraction: float, rng: np.random.Generat
     return rebalance_block(block, k, k > 0)
 
 
+def split_draw(block: hicio.CisBlock, *, rng: np.random.Generator) -> np.ndarray:
+    """The binomial split of one chromosome's raw counts: the first half's count of each pixel
+    (int32; the second half holds the rest, :func:`half_block`)."""
+    return rng.binomial(block.count.astype(np.int64), 0.5).astype(np.int32)
+
+
+def half_block(block: hicio.CisBlock, draw: np.ndarray, which: int) -> hicio.CisBlock:
+    """Half ``which`` (0 or 1) of the split ``draw`` (:func:`split_draw`), re-balanced."""
+    k = draw if which == 0 else block.count.astype(np.int64) - draw
+    return rebalance_block(block, k, k > 0)
+
+
 def split_block(block: hicio.CisBlock, *, rng: np.random.Generator) -> tuple[hicio.CisBlock, hicio.CisBlock]:
     """Two independent half-depth pseudo-replicates of one chromosome, each re-balanced."""
-    c = block.count.astype(np.int64)
-    a = rng.binomial(c, 0.5)
-    return rebalance_block(block, a, a > 0), rebalance_block(block, c - a, c - a > 0)
+    a = split_draw(block, rng=rng)
+    return half_block(block, a, 0), half_block(block, a, 1)
 
 
 # ----------------------------------------------------------------------------
