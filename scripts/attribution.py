@@ -94,24 +94,23 @@ def region_attributions(model, graph: dict, *, x_base: torch.Tensor, mu_ref: np.
         sub = adj if (s, e) == (0, n) else batching.restrict(adj, s, e)
         f = region_distance(m, sub, mu_ref[s:e],
                             _region_means([np.asarray(regions[k]) - s for k in members], e - s, dt))
-        out[members] = _path_integral(f, x1[s:e], data.x[s:e], n_steps=n_steps, step=step)
+        out[members] = _path_integral(f, x1[s:e], data.x[s:e], n_out=len(members), n_steps=n_steps, step=step)
     return out.numpy()
 
 
-def _path_integral(f, x1: torch.Tensor, x2: torch.Tensor, *, n_steps: int, step: float) -> torch.Tensor:
-    """``[R, F]``: per feature, the midpoint-rule integral from ``x1`` to ``x2`` of ``f``'s
-    directional derivative along that feature's part of ``x2 - x1`` (central differences)."""
+def _path_integral(f, x1: torch.Tensor, x2: torch.Tensor, *, n_out: int, n_steps: int,
+                   step: float) -> torch.Tensor:
+    """``[n_out, F]``: per feature, the midpoint-rule integral from ``x1`` to ``x2`` of the
+    directional derivative of ``f`` (``n_out`` values) along that feature's part of ``x2 - x1``
+    (central differences)."""
     d = x2 - x1
-    out = None
+    out = torch.zeros(n_out, d.shape[1], dtype=d.dtype)
     for a in (np.arange(n_steps) + 0.5) / n_steps:  # midpoint rule along the straight path
         xa = x1 + float(a) * d
         for k in range(d.shape[1]):
             e = torch.zeros_like(d)
             e[:, k] = d[:, k] * step
-            g = (f(xa + e) - f(xa - e)) / (2 * step)
-            if out is None:
-                out = torch.zeros(len(g), d.shape[1], dtype=d.dtype)
-            out[:, k] += g
+            out[:, k] += (f(xa + e) - f(xa - e)) / (2 * step)
     return out / n_steps
 
 

@@ -191,9 +191,9 @@ def smoothed_features(*, x: np.ndarray, edge_index: np.ndarray, edge_weight: np.
     adj = gcn_adjacency(edge_index, edge_weight, len(x))
     out, steps = {}, sorted(set(steps))
     for k in range(1, max(steps) + 1):
-        h = adj @ h
+        h = adj @ h  # a new array each step: the stored ones are never overwritten
         if k in steps:
-            out[k] = h.copy()
+            out[k] = h
     return out
 
 
