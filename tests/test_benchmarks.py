@@ -199,3 +199,41 @@ def test_genome_cpu_per_stage_from_side_samples(tmp_path):
                         "wall_s": 30.0, "peak_rss_mb": 10.0, "user_s": 15.0, "sys_s": 5.0}}
     assert bench_genome.stage_rows(rec) == [["graph", "30", "10", "20"], ["**whole pipeline**", "30", "10", "20"]]
     assert bench_genome.tree_cpu(os.getpid()) > 0
+
+
+def _ablation_table():
+    import pandas as pd
+
+    ds = dict(dataset="simulated, hard", seed=0, rule="q0.2-1Mb")
+    rows = [dict(ds, what="E1", probe=0.90), dict(ds, what="AkX", probe=0.92),
+            dict(ds, rule="count", what="AkX", probe=0.91), dict(ds, what="untrained jk", probe=0.88)]
+    rows += [dict(ds, what="VGAE jk / structure", model_seed=ms, probe=p, matched_auc=0.6, cn_auc=0.55,
+                  best_epoch=300) for ms, p in ((0, 0.93), (1, 0.91), (2, 0.95))]
+    return pd.DataFrame(rows)
+
+
+def test_ablation_verdict_reports_seed_zero_and_the_spread_over_model_seeds():
+    import bench_ablation
+
+    lines = bench_ablation.verdict(_ablation_table())
+    row = next(line for line in lines if line.startswith("| simulated, hard"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "0.930"  # model seed 0, the pipeline's own run
+    assert cells[3] == "0.920 (AkX, q0.2-1Mb)"  # best baseline over every graph
+    assert cells[4] == "+0.010"
+    assert cells[5] == "+0.010 ± 0.020 (2 of 3)"
+    assert "2 of 3 runs at least the best baseline" in lines[-1]
+
+
+def test_ablation_variants_are_scored_against_the_same_best_baseline():
+    import pandas as pd
+
+    import bench_ablation
+
+    table = _ablation_table()
+    variants = pd.DataFrame([dict(dataset="simulated, hard", seed=0, rule="q0.2-1Mb", what="variant layers=3",
+                                  model_seed=ms, probe=0.90, matched_auc=0.5, cn_auc=0.55) for ms in (0, 1, 2)])
+    lines = bench_ablation.variants_table(table, variants)
+    default = next(line for line in lines if line.startswith("| default"))
+    assert "+0.010 ± 0.020 | 2 of 3 | -0.010 | – | 3 of 3 |" in default
+    assert "| layers=3 | -0.020 ± 0.000 | 0 of 3 | -0.020 | – | 0 of 3 |" in lines
