@@ -146,31 +146,49 @@ def run_dataset(ds: dict[str, Any], *, epochs: int, patience: int | None, hidden
         runs = [(c, ms) for c in todo
                 for ms in (model_seeds if (gname, c) == (DEFAULT_GRAPH, DEFAULT_CELL) else (0,))]
         for (enc, obj), ms in ((c.split("/"), ms) for c, ms in runs):
-            t0 = time.perf_counter()
-            with vgae.cpu_threads(1):
-                res = train_vgae.train_vgae(data, hidden=hidden, latent=latent, epochs=epochs, patience=patience,
-                                            encoder=enc, objective=obj,
-                                            stop_on="matched-auc" if obj in ("matched", "strength") else "auto",
-                                            rng=common.seed_everything(ms))
-            m = res.metrics
-            em = baselines.embedding_metrics(x=vgae.embed(res.model, data), labels=ds["labels"])
-            rows.append(dict(rule=gname, edges=edges, what=f"VGAE {enc} / {obj}", model_seed=ms, **em,
-                             matched_auc=m["matched_test_auc"],
-                             cn_auc=m["matched_baselines_auc"]["common_neighbours"],
-                             aa_auc=m["matched_baselines_auc"]["adamic_adar"],
-                             dp_auc=m["matched_baselines_auc"]["degree_product"],
-                             coverage=m["matched_coverage"], best_epoch=m["best_epoch"],
-                             seconds=round(time.perf_counter() - t0, 1)))
-            log.info("%s | %s (model seed %d): probe %.3f matched AUC %.3f (CN %.3f) best epoch %d (%.0f s)", gname,
-                     rows[-1]["what"], ms, em["probe"], m["matched_test_auc"] or np.nan, rows[-1]["cn_auc"] or np.nan,
-                     m["best_epoch"], rows[-1]["seconds"])
+            rows.append(dict(rule=gname, edges=edges, what=f"VGAE {enc} / {obj}",
+                             **train_and_score(data, ds["labels"], model_seed=ms, hidden=hidden, latent=latent,
+                                               epochs=epochs, patience=patience, encoder=enc, objective=obj,
+                                               stop_on="matched-auc" if obj in ("matched", "strength") else "auto")))
+            _log_row(rows[-1], gname)
     return rows
 
 
-def _best_baseline(part: pd.DataFrame) -> pd.Series:
-    """The strongest of E1, E1-E3 and Â^kX over every graph of one dataset (by probe)."""
-    base = part[part["what"].isin(("E1", "E1-E3", "AkX"))]
-    return base.loc[base["probe"].idxmax()]
+def train_and_score(data, labels: np.ndarray, *, model_seed: int, **train_kw: Any) -> dict[str, Any]:
+    """Train one cell (``train_kw`` for :func:`train_vgae.train_vgae`) with ``model_seed`` and score its
+    embedding (:func:`baselines.embedding_metrics`) and its distance-matched links beside the link baselines."""
+    t0 = time.perf_counter()
+    with vgae.cpu_threads(1):
+        res = train_vgae.train_vgae(data, rng=common.seed_everything(model_seed), **train_kw)
+    m = res.metrics
+    em = baselines.embedding_metrics(x=vgae.embed(res.model, data), labels=labels)
+    return dict(model_seed=model_seed, **em, matched_auc=m["matched_test_auc"],
+                cn_auc=m["matched_baselines_auc"]["common_neighbours"],
+                aa_auc=m["matched_baselines_auc"]["adamic_adar"],
+                dp_auc=m["matched_baselines_auc"]["degree_product"],
+                coverage=m["matched_coverage"], best_epoch=m["best_epoch"],
+                seconds=round(time.perf_counter() - t0, 1))
+
+
+def _log_row(row: dict[str, Any], graph: str) -> None:
+    log.info("%s | %s (model seed %d): probe %.3f matched AUC %.3f (CN %.3f) best epoch %d (%.0f s)", graph,
+             row["what"], row["model_seed"], row["probe"], row["matched_auc"] or np.nan, row["cn_auc"] or np.nan,
+             row["best_epoch"], row["seconds"])
+
+
+#: The baselines the verdict's Δ is taken against (the strongest, over every graph).
+VERDICT_BASELINES = ("E1", "E1-E3", "AkX")
+
+
+def _best_baseline(part: pd.DataFrame) -> pd.Series | None:
+    """The strongest of :data:`VERDICT_BASELINES` over every graph of one dataset (by probe); None without any."""
+    base = part[part["what"].isin(VERDICT_BASELINES)]
+    return base.loc[base["probe"].idxmax()] if len(base) else None
+
+
+def _default_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The default cell's rows on the default graph (one per model seed)."""
+    return table[(table["rule"] == DEFAULT_GRAPH) & (table["what"] == f"VGAE {DEFAULT_CELL.replace('/', ' / ')}")]
 
 
 def _model_seed(part: pd.DataFrame) -> pd.Series:
@@ -188,10 +206,9 @@ def verdict(table: pd.DataFrame) -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|"]
     deltas, link_wins, all_d = [], [], []
     for (ds, seed), part in table.groupby(["dataset", "seed"], sort=False):
-        mine = part[(part["rule"] == DEFAULT_GRAPH) & (part["what"] == f"VGAE {DEFAULT_CELL.replace('/', ' / ')}")]
-        if mine.empty or not part["what"].isin(("E1", "E1-E3", "AkX")).any():
+        mine, b = _default_rows(part), _best_baseline(part)
+        if mine.empty or b is None:
             continue
-        b = _best_baseline(part)
         ms = _model_seed(mine)
         r = mine[ms == 0].iloc[0] if (ms == 0).any() else mine.iloc[0]
         d_all = mine["probe"].to_numpy() - b["probe"]
@@ -240,25 +257,19 @@ def run_variants(ds: dict[str, Any], *, names: list[str], model_seeds: tuple[int
         g = make_graph(ds, rule, feats, **v.get("rule", {}))
         data = vgae.prepare_graph(g)
         for ms in model_seeds:
-            with vgae.cpu_threads(1):
-                res = train_vgae.train_vgae(data, rng=common.seed_everything(ms), **kw)
-            em = baselines.embedding_metrics(x=vgae.embed(res.model, data), labels=ds["labels"])
-            rows.append(dict(rule=DEFAULT_GRAPH, what=f"variant {name}", model_seed=ms, probe=em["probe"],
-                             matched_auc=res.metrics["matched_test_auc"],
-                             cn_auc=res.metrics["matched_baselines_auc"]["common_neighbours"],
-                             best_epoch=res.metrics["best_epoch"]))
-            log.info("variant %s (model seed %d): probe %.3f", name, ms, em["probe"])
+            rows.append(dict(rule=DEFAULT_GRAPH, what=f"variant {name}",
+                             **train_and_score(data, ds["labels"], model_seed=ms, **kw)))
+            _log_row(rows[-1], DEFAULT_GRAPH)
     return rows
 
 
 def variants_table(table: pd.DataFrame, variants: pd.DataFrame) -> list[str]:
     """Each variant's Δ against the dataset's best baseline, over datasets x model seeds."""
-    best = {key: _best_baseline(part)["probe"] for key, part in table.groupby(["dataset", "seed"], sort=False)
-            if part["what"].isin(("E1", "E1-E3", "AkX")).any()}
+    best = {key: b["probe"] for key, part in table.groupby(["dataset", "seed"], sort=False)
+            if (b := _best_baseline(part)) is not None}
     out = ["| Variant of the default | Δ probe, mean ± sd (datasets × model seeds) | Runs with Δ ≥ 0 | Worst Δ | "
            "Real chr21 Δ (mean over model seeds) | Matched AUC > CN |", "|---|---|---|---|---|---|"]
-    mine = table[(table["rule"] == DEFAULT_GRAPH) & (table["what"] == f"VGAE {DEFAULT_CELL.replace('/', ' / ')}")]
-    both = pd.concat([mine.assign(what="variant default (jk / structure as in the verdict)"), variants])
+    both = pd.concat([_default_rows(table).assign(what="variant default (jk / structure as in the verdict)"), variants])
     for name, part in both.groupby("what", sort=False):
         keys = list(zip(part["dataset"], part["seed"]))
         d = part["probe"].to_numpy() - np.array([best.get(k, np.nan) for k in keys])
@@ -301,6 +312,11 @@ def _cell(v: pd.Series) -> str:
     if not len(v):
         return "–"
     return f"{v.mean():.3f}" if len(v) == 1 else f"{v.mean():.3f} ± {v.std(ddof=1):.3f}"
+
+
+def _variants_tsv(out: Path) -> Path:
+    """Where the variants' rows go beside ``out`` (ABLATION.md -> ABLATION_variants.tsv)."""
+    return out.with_name(out.stem + "_variants.tsv")
 
 
 def markdown(table: pd.DataFrame, args: argparse.Namespace, variants: pd.DataFrame | None = None) -> str:
@@ -358,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.assemble:
         table = pd.read_csv(args.out.with_suffix(".tsv"), sep="\t")
-        vpath = args.out.with_name(args.out.stem + "_variants.tsv")
+        vpath = _variants_tsv(args.out)
         variants = pd.read_csv(vpath, sep="\t") if vpath.exists() else None
         old = args.out.read_text() if args.out.exists() else ""
         tail = old[old.index("\n## Edges per cell"):] if "\n## Edges per cell" in old else ""
@@ -390,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         text = markdown(table, args, variants)
         common.write_table(args.out.with_suffix(".tsv"), table, float_format="%.4f")
         if variants is not None:
-            common.write_table(args.out.with_name(args.out.stem + "_variants.tsv"), variants, float_format="%.4f")
+            common.write_table(_variants_tsv(args.out), variants, float_format="%.4f")
         with common.atomic_output(args.out) as tmp:
             tmp.write_text(text + "\n")
     rows = edges_per_cell(args.work, seed=args.seeds[0])
